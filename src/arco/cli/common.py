@@ -1,0 +1,71 @@
+"""Options and helpers shared by every ``arco`` command."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from sqlalchemy import Engine
+
+from arco.config import DATA_DIR_ENV, DATABASE_URL_ENV, StoreConfig, resolve_store
+from arco.errors import ArcoError
+from arco.storage.database import open_engine
+
+console = Console()
+err_console = Console(stderr=True)
+
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        envvar=DATA_DIR_ENV,
+        help="Directory holding the local SQLite store [default: ./.arco].",
+        show_default=False,
+    ),
+]
+DatabaseUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar=DATABASE_URL_ENV,
+        help="sqlite:///… or postgresql://… (overrides --data-dir).",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+@contextmanager
+def opened_store(
+    data_dir: Path | None, database_url: str | None
+) -> Iterator[tuple[StoreConfig, Engine]]:
+    """Resolve the store and open its engine, turning Arco errors into clean exits."""
+    config = resolve_store(data_dir, database_url)
+    engine = open_engine(config.database_url)
+    try:
+        yield config, engine
+    finally:
+        engine.dispose()
+
+
+def print_json(value: object) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def fail(error: ArcoError, *, as_json: bool = False) -> typer.Exit:
+    """Report ``error`` the same way everywhere and return an Exit to raise."""
+    if as_json:
+        print_json({"error": error.to_dict()})
+    else:
+        err_console.print(f"[red]error[/red] [{error.code}] {error.message}")
+        if error.field:
+            err_console.print(f"  field: {error.field}")
+        if error.allowed:
+            err_console.print(f"  allowed: {error.allowed}")
+    return typer.Exit(code=2)

@@ -1,0 +1,114 @@
+"""Every table Arco keeps, as SQLAlchemy Core metadata (the declared schema).
+
+Migrations under ``arco/storage/migrations`` create this schema; a test
+upgrades an empty database on each backend and compares it with this file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.types import TypeEngine
+
+from arco.fold.tables import ALL_TABLES, ColumnType, ProjectionTable
+
+metadata = MetaData()
+
+# SQLite only treats a column as its rowid when it is declared exactly INTEGER.
+_OFFSET = BigInteger().with_variant(Integer, "sqlite")
+
+events = Table(
+    "arco_events",
+    metadata,
+    Column(
+        "offset",
+        BigInteger().with_variant(Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("event_id", String(26), nullable=False, unique=True),
+    Column("tenant_id", String(128), nullable=False),
+    Column("workspace_id", String(128), nullable=False),
+    Column("event_type", String(64), nullable=False),
+    Column("event_version", Integer, nullable=False),
+    Column("idempotency_key", Text, nullable=False),
+    Column("correlation_id", String(64)),
+    Column("timestamp", String(32), nullable=False),
+    Column("body", Text, nullable=False),
+    Index("ix_arco_events_scope_offset", "tenant_id", "workspace_id", "offset"),
+    Index("ix_arco_events_correlation", "correlation_id"),
+)
+
+idempotency_keys = Table(
+    "arco_idempotency_keys",
+    metadata,
+    Column("tenant_id", String(128), primary_key=True),
+    Column("workspace_id", String(128), primary_key=True),
+    Column("idempotency_key", Text, primary_key=True),
+    Column("event_offset", BigInteger, nullable=False),
+    Column("expires_at_ms", BigInteger, nullable=False),
+    Index("ix_arco_idempotency_expiry", "expires_at_ms"),
+)
+
+watermarks = Table(
+    "arco_watermarks",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("event_offset", BigInteger, nullable=False),
+)
+
+api_requests = Table(
+    "arco_api_requests",
+    metadata,
+    Column("tenant_id", String(128), primary_key=True),
+    Column("workspace_id", String(128), primary_key=True),
+    Column("idempotency_key", String(256), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("response_body", Text, nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+)
+
+_SQL_TYPES: dict[ColumnType, type[TypeEngine[Any]]] = {
+    "text": Text,
+    "int": BigInteger,
+    "float": Float,
+    "bool": Boolean,
+}
+
+PROJECTION_PREFIX = "p_"
+
+
+def _projection_table(spec: ProjectionTable) -> Table:
+    name = PROJECTION_PREFIX + spec.name
+    columns = [Column(column, _SQL_TYPES[kind]()) for column, kind in spec.columns]
+    indexes = [
+        Index(f"ix_{name}_{'_'.join(cols)}", "tenant_id", "workspace_id", *cols)
+        for cols in spec.indexes
+    ]
+    return Table(
+        name,
+        metadata,
+        Column("tenant_id", String(128), primary_key=True),
+        Column("workspace_id", String(128), primary_key=True),
+        Column("pk", String(512), primary_key=True),
+        Column("doc", Text, nullable=False),
+        Column("row_version", String(26), nullable=False),
+        *columns,
+        *indexes,
+    )
+
+
+projections: dict[str, Table] = {spec.name: _projection_table(spec) for spec in ALL_TABLES}
