@@ -20,7 +20,7 @@ from arco.ids import canonical_json
 Doc = dict[str, object]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, order=True)
 class Scope:
     tenant_id: str
     workspace_id: str

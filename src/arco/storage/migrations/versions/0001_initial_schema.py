@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 20:13:01.554314
+Create Date: (regenerated from arco.storage.schema)
 """
 
 from __future__ import annotations
@@ -303,11 +303,11 @@ def upgrade() -> None:
             ["tenant_id", "workspace_id", "state", "fire_at_epoch_ms"],
             unique=False,
         )
+
     watermarks = sa.table(
         "arco_watermarks", sa.column("name", sa.String), sa.column("event_offset", sa.BigInteger)
     )
     op.bulk_insert(watermarks, [{"name": "projections", "event_offset": 0}])
-    # ### end Alembic commands ###
 
 
 def downgrade() -> None:
