@@ -8,6 +8,7 @@ append each decision as one batch through :meth:`RuntimeEnv.append`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,3 +37,20 @@ class RuntimeEnv:
             if isinstance(event.data, RunRequested) and not outcome.duplicate:
                 metrics.RUN_REQUESTS.labels(event.data.source.kind).inc()
         return outcomes
+
+
+@dataclass
+class PassReport:
+    """What one pass of one controller did; ``next_due`` lets the daemon sleep precisely."""
+
+    controller: str
+    decisions: int = 0
+    appended: int = 0
+    duplicates: int = 0
+    errors: int = 0
+    next_due: datetime | None = None
+
+    def record(self, outcomes: Sequence[AppendOutcome]) -> None:
+        self.decisions += 1
+        self.appended += sum(1 for o in outcomes if not o.duplicate)
+        self.duplicates += sum(1 for o in outcomes if o.duplicate)
