@@ -8,8 +8,8 @@ append each decision as one batch through :meth:`RuntimeEnv.append`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from arco import metrics
