@@ -33,3 +33,8 @@ COMPACTION_LAG = Gauge("arco_compaction_lag_events", "Ledger head minus the comp
 CONTROLLER_ERRORS = Counter(
     "arco_controller_errors_total", "Failures isolated by a controller loop", ["controller"]
 )
+API_REQUESTS = Histogram(
+    "arco_api_request_seconds",
+    "API request latency by method, route and status",
+    ["method", "route", "status"],
+)
