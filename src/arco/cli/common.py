@@ -7,10 +7,11 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.table import Table
 from sqlalchemy import Engine
 
 from arco.config import DATA_DIR_ENV, DATABASE_URL_ENV, StoreConfig, resolve_store
@@ -69,3 +70,41 @@ def fail(error: ArcoError, *, as_json: bool = False) -> typer.Exit:
         if error.allowed:
             err_console.print(f"  allowed: {error.allowed}")
     return typer.Exit(code=2)
+
+
+@contextmanager
+def reported_errors(as_json: bool = False) -> Iterator[None]:
+    """Turn Arco errors (local or from the server) into a clean message and exit code 2."""
+    try:
+        yield
+    except ArcoError as error:
+        raise fail(error, as_json=as_json) from None
+
+
+def render(
+    items: list[dict[str, Any]],
+    columns: list[tuple[str, str]],
+    *,
+    as_json: bool,
+    title: str | None = None,
+) -> None:
+    """Print ``items`` as JSON, or as a table of (header, field) columns."""
+    if as_json:
+        print_json(items)
+        return
+    table = Table(*[header for header, _ in columns], title=title)
+    for item in items:
+        table.add_row(*[_cell(item.get(field)) for _, field in columns])
+    console.print(table)
+    if not items:
+        console.print("[dim](none)[/dim]")
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
