@@ -27,7 +27,7 @@ UrlOption = Annotated[
     typer.Option(
         "--url",
         envvar=URL_ENV,
-        help="Arco API base URL [default: from `arco dev`].",
+        help="Arco API base URL (default: the one `arco dev` wrote).",
         show_default=False,
     ),
 ]
@@ -36,7 +36,7 @@ TokenOption = Annotated[
     typer.Option(
         "--token",
         envvar=TOKEN_ENV,
-        help="Bearer token [default: from `arco dev`].",
+        help="Bearer token (default: the one `arco dev` wrote).",
         show_default=False,
     ),
 ]

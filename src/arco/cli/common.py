@@ -26,7 +26,7 @@ DataDirOption = Annotated[
     typer.Option(
         "--data-dir",
         envvar=DATA_DIR_ENV,
-        help="Directory holding the local SQLite store [default: ./.arco].",
+        help="Directory holding the local SQLite store (default: ./.arco).",
         show_default=False,
     ),
 ]

@@ -61,7 +61,8 @@ def tail_command(
     json: JsonOption = False,
     limit: Annotated[int, typer.Option(help="Show at most this many events.")] = 50,
     after: Annotated[
-        int | None, typer.Option(help="Start after this offset [default: the last LIMIT events].")
+        int | None,
+        typer.Option(help="Start after this offset (default: show the last LIMIT events)."),
     ] = None,
     event_type: Annotated[
         str | None, typer.Option("--type", help="Only events of this type, e.g. RunRequested.")
