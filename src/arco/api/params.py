@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request
 
-from arco.api.consistency import settle
+from arco.api.consistency import fold_tail, settle
 from arco.api.state import api_state, caller_scope
 from arco.fold.context import iso
 from arco.fold.rows import Scope
@@ -29,11 +29,15 @@ def page_params(
 
 @dataclass(frozen=True)
 class TimeRange:
-    since: str | None
-    until: str | None
+    since: datetime | None
+    until: datetime | None
 
     def bounds(self) -> tuple[str | None, str | None]:
-        return self.since, self.until
+        """The range as projection timestamps (ISO strings that sort like instants)."""
+        return (
+            None if self.since is None else iso(self.since),
+            None if self.until is None else iso(self.until),
+        )
 
 
 def time_range(
@@ -44,14 +48,12 @@ def time_range(
         datetime | None, Query(description="Only items at or before (ISO-8601)")
     ] = None,
 ) -> TimeRange:
-    def norm(value: datetime | None) -> str | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return iso(value)
+    def aware(value: datetime | None) -> datetime | None:
+        if value is None or value.tzinfo is not None:
+            return value
+        return value.replace(tzinfo=UTC)
 
-    return TimeRange(norm(since), norm(until))
+    return TimeRange(aware(since), aware(until))
 
 
 def consistent_scope(
@@ -68,7 +70,17 @@ def consistent_scope(
     return scope
 
 
+def writer_scope(request: Request, scope: Annotated[Scope, Depends(caller_scope)]) -> Scope:
+    """The caller's scope, after folding the ledger tail.
+
+    Mutations validate against projections (does the run exist, which version is
+    current); folding first means a client can act on what it just created.
+    """
+    fold_tail(api_state(request))
+    return scope
+
+
 ReadScope = Annotated[Scope, Depends(consistent_scope)]
-WriteScope = Annotated[Scope, Depends(caller_scope)]
+WriteScope = Annotated[Scope, Depends(writer_scope)]
 Paging = Annotated[PageParams, Depends(page_params)]
 Window = Annotated[TimeRange, Depends(time_range)]

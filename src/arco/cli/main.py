@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from arco import __version__
-from arco.cli import db, ledger, serve
+from arco.cli import db, ledger, runs, serve
 
 app = typer.Typer(
     name="arco",
@@ -15,6 +15,7 @@ app = typer.Typer(
 )
 app.add_typer(db.app, name="db")
 app.add_typer(ledger.app, name="ledger")
+app.add_typer(runs.app, name="runs")
 app.command("serve")(serve.serve_command)
 
 

@@ -46,6 +46,7 @@ from arco.events.schedules import (
 from arco.events.selectors import FilterSelector, KeysSelector, PartitionSelector, RangeSelector
 from arco.events.sensors import (
     PushMessage,
+    RequestedRun,
     SensorCreated,
     SensorCursorReset,
     SensorEvaluated,
@@ -53,6 +54,7 @@ from arco.events.sensors import (
     SensorResumed,
     SensorSpec,
     SensorUpdated,
+    poll_run_key,
     push_run_key,
     sensor_eval_id,
 )
@@ -81,6 +83,7 @@ __all__ = [
     "PlanCreated",
     "PushMessage",
     "RangeSelector",
+    "RequestedRun",
     "RetryPolicy",
     "RunCancelRequested",
     "RunRequested",
@@ -114,6 +117,7 @@ __all__ = [
     "UnknownEvent",
     "backfill_run_key",
     "parse_payload",
+    "poll_run_key",
     "push_run_key",
     "schedule_run_key",
     "sensor_eval_id",

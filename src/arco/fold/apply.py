@@ -10,12 +10,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from arco.events import StoredEvent, UnknownEvent
-from arco.fold import runs
+from arco.fold import backfills, execution, runs, schedules, sensors
 from arco.fold.context import FoldContext, Handler, Prefetch
 from arco.fold.rows import RowStore, Scope
 
-HANDLERS: dict[str, Handler] = {**runs.HANDLERS}
-PREFETCH: dict[str, Prefetch] = {**runs.PREFETCH}
+HANDLERS: dict[str, Handler] = {
+    **runs.HANDLERS,
+    **execution.HANDLERS,
+    **backfills.HANDLERS,
+    **sensors.HANDLERS,
+    **schedules.HANDLERS,
+}
+PREFETCH: dict[str, Prefetch] = {
+    **runs.PREFETCH,
+    **execution.PREFETCH,
+    **backfills.PREFETCH,
+    **sensors.PREFETCH,
+    **schedules.PREFETCH,
+}
 
 
 @dataclass

@@ -31,8 +31,13 @@ STALE_EVAL_STATUS = "skipped_stale_cursor"
 
 
 def on_run_requested(ctx: FoldContext, data: RunRequested) -> None:
-    if _from_stale_evaluation(ctx, data.source):
+    if _decided_by_its_evaluation(ctx, data.source):
         return
+    request_run(ctx, data)
+
+
+def request_run(ctx: FoldContext, data: RunRequested) -> None:
+    """Index the run key and create the run, or record a conflict (no source checks)."""
     indexed = ctx.get(RUN_KEY_INDEX, data.run_key)
     if indexed is None:
         _create_run(ctx, data)
@@ -40,12 +45,18 @@ def on_run_requested(ctx: FoldContext, data: RunRequested) -> None:
         _record_conflict(ctx, data, indexed)
 
 
-def _from_stale_evaluation(ctx: FoldContext, source: SourceRef) -> bool:
-    """Run requests of an evaluation dropped by the cursor CAS must not create runs."""
+def _decided_by_its_evaluation(ctx: FoldContext, source: SourceRef) -> bool:
+    """A sensor's run requests take effect through their evaluation, never on their own.
+
+    fold/sensors.py creates an accepted evaluation's runs from the copy the evaluation
+    carries and none for one dropped by the cursor CAS (``skipped_stale_cursor``), so a
+    RunRequested whose evaluation is folded changes nothing: not when the CAS dropped
+    it, and not when it rides along a redelivered evaluation (same push message, or
+    same poll cursor and epoch) asking for keys the folded evaluation never asked for.
+    """
     if not isinstance(source, SensorSource):
         return False
-    evaluation = ctx.get(SENSOR_EVALS, source.eval_id)
-    return evaluation is not None and evaluation["status"] == STALE_EVAL_STATUS
+    return ctx.get(SENSOR_EVALS, source.eval_id) is not None
 
 
 def _create_run(ctx: FoldContext, data: RunRequested) -> None:

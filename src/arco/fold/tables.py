@@ -45,7 +45,9 @@ SCHEDULE_TICKS = ProjectionTable(
     indexes=(("schedule_id", "scheduled_epoch"),),
 )
 SENSOR_DEFINITIONS = ProjectionTable(
-    "sensor_definitions", columns=(("name", "text"), ("enabled", "bool")), indexes=(("name",),)
+    "sensor_definitions",
+    columns=(("name", "text"), ("kind", "text"), ("enabled", "bool")),
+    indexes=(("name",),),
 )
 SENSOR_STATE = ProjectionTable("sensor_state")
 SENSOR_EVALS = ProjectionTable(
@@ -54,13 +56,22 @@ SENSOR_EVALS = ProjectionTable(
     indexes=(("sensor_id", "evaluated_at"),),
 )
 BACKFILLS = ProjectionTable(
-    "backfills", columns=(("state", "text"), ("created_at", "text")), indexes=(("created_at",),)
+    "backfills",
+    columns=(("state", "text"), ("created_at", "text")),
+    indexes=(("created_at",), ("state", "created_at")),
 )
 BACKFILL_CHUNKS = ProjectionTable(
     "backfill_chunks",
-    columns=(("backfill_id", "text"), ("chunk_index", "int"), ("state", "text")),
+    columns=(
+        ("backfill_id", "text"),
+        ("chunk_index", "int"),
+        ("state", "text"),
+        ("partition_count", "int"),
+    ),
     indexes=(("backfill_id", "chunk_index"), ("backfill_id", "state")),
 )
+# Which backfill a client_request_id or a retry_request_id created (the fold keeps the first).
+BACKFILL_REQUESTS = ProjectionTable("backfill_requests", columns=(("backfill_id", "text"),))
 PARTITION_STATUS = ProjectionTable(
     "partition_status",
     columns=(
@@ -72,13 +83,33 @@ PARTITION_STATUS = ProjectionTable(
         ("last_attempt_at", "text"),
         ("in_progress", "bool"),
     ),
-    indexes=(("asset_key", "partition_key"),),
+    # Covering for the per-asset status summary (one index-only scan for 100k partitions)
+    # and for the "newer upstream materialization" lookup by (asset, key).
+    indexes=(
+        (
+            "asset_key",
+            "partition_key",
+            "last_materialization_at",
+            "in_progress",
+            "last_attempt_outcome",
+            "last_materialization_code_version",
+        ),
+    ),
 )
 TASKS = ProjectionTable(
     "tasks",
-    columns=(("run_id", "text"), ("state", "text"), ("attempt_id", "text")),
-    indexes=(("run_id",), ("state",)),
+    columns=(
+        ("run_id", "text"),
+        ("state", "text"),
+        ("attempt_id", "text"),
+        ("task_index", "int"),
+        ("asset_key", "text"),
+        ("partition_key", "text"),
+        ("ready_at", "text"),
+    ),
+    indexes=(("run_id", "task_index"), ("state", "ready_at")),
 )
+RUN_PLANS = ProjectionTable("run_plans")
 TIMERS = ProjectionTable(
     "timers",
     columns=(("state", "text"), ("fire_at_epoch_ms", "int")),
@@ -97,8 +128,10 @@ ALL_TABLES: tuple[ProjectionTable, ...] = (
     SENSOR_EVALS,
     BACKFILLS,
     BACKFILL_CHUNKS,
+    BACKFILL_REQUESTS,
     PARTITION_STATUS,
     TASKS,
+    RUN_PLANS,
     TIMERS,
 )
 TABLES_BY_NAME = {table.name: table for table in ALL_TABLES}

@@ -83,6 +83,7 @@ def upgrade() -> None:
         sa.Column("backfill_id", sa.Text(), nullable=True),
         sa.Column("chunk_index", sa.BigInteger(), nullable=True),
         sa.Column("state", sa.Text(), nullable=True),
+        sa.Column("partition_count", sa.BigInteger(), nullable=True),
         sa.PrimaryKeyConstraint("tenant_id", "workspace_id", "pk"),
     )
     with op.batch_alter_table("p_backfill_chunks", schema=None) as batch_op:
@@ -98,6 +99,16 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "p_backfill_requests",
+        sa.Column("tenant_id", sa.String(length=128), nullable=False),
+        sa.Column("workspace_id", sa.String(length=128), nullable=False),
+        sa.Column("pk", sa.String(length=512), nullable=False),
+        sa.Column("doc", sa.Text(), nullable=False),
+        sa.Column("row_version", sa.String(length=26), nullable=False),
+        sa.Column("backfill_id", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("tenant_id", "workspace_id", "pk"),
+    )
+    op.create_table(
         "p_backfills",
         sa.Column("tenant_id", sa.String(length=128), nullable=False),
         sa.Column("workspace_id", sa.String(length=128), nullable=False),
@@ -111,6 +122,11 @@ def upgrade() -> None:
     with op.batch_alter_table("p_backfills", schema=None) as batch_op:
         batch_op.create_index(
             "ix_p_backfills_created_at", ["tenant_id", "workspace_id", "created_at"], unique=False
+        )
+        batch_op.create_index(
+            "ix_p_backfills_state_created_at",
+            ["tenant_id", "workspace_id", "state", "created_at"],
+            unique=False,
         )
 
     op.create_table(
@@ -131,8 +147,17 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("p_partition_status", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_p_partition_status_asset_key_partition_key",
-            ["tenant_id", "workspace_id", "asset_key", "partition_key"],
+            "ix_p_partition_status_asset_key_partition_key_last_mat_9515e1dd",
+            [
+                "tenant_id",
+                "workspace_id",
+                "asset_key",
+                "partition_key",
+                "last_materialization_at",
+                "in_progress",
+                "last_attempt_outcome",
+                "last_materialization_code_version",
+            ],
             unique=False,
         )
 
@@ -155,6 +180,15 @@ def upgrade() -> None:
         sa.Column("doc", sa.Text(), nullable=False),
         sa.Column("row_version", sa.String(length=26), nullable=False),
         sa.Column("run_id", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("tenant_id", "workspace_id", "pk"),
+    )
+    op.create_table(
+        "p_run_plans",
+        sa.Column("tenant_id", sa.String(length=128), nullable=False),
+        sa.Column("workspace_id", sa.String(length=128), nullable=False),
+        sa.Column("pk", sa.String(length=512), nullable=False),
+        sa.Column("doc", sa.Text(), nullable=False),
+        sa.Column("row_version", sa.String(length=26), nullable=False),
         sa.PrimaryKeyConstraint("tenant_id", "workspace_id", "pk"),
     )
     op.create_table(
@@ -230,6 +264,7 @@ def upgrade() -> None:
         sa.Column("doc", sa.Text(), nullable=False),
         sa.Column("row_version", sa.String(length=26), nullable=False),
         sa.Column("name", sa.Text(), nullable=True),
+        sa.Column("kind", sa.Text(), nullable=True),
         sa.Column("enabled", sa.Boolean(), nullable=True),
         sa.PrimaryKeyConstraint("tenant_id", "workspace_id", "pk"),
     )
@@ -276,14 +311,22 @@ def upgrade() -> None:
         sa.Column("run_id", sa.Text(), nullable=True),
         sa.Column("state", sa.Text(), nullable=True),
         sa.Column("attempt_id", sa.Text(), nullable=True),
+        sa.Column("task_index", sa.BigInteger(), nullable=True),
+        sa.Column("asset_key", sa.Text(), nullable=True),
+        sa.Column("partition_key", sa.Text(), nullable=True),
+        sa.Column("ready_at", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("tenant_id", "workspace_id", "pk"),
     )
     with op.batch_alter_table("p_tasks", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_p_tasks_run_id", ["tenant_id", "workspace_id", "run_id"], unique=False
+            "ix_p_tasks_run_id_task_index",
+            ["tenant_id", "workspace_id", "run_id", "task_index"],
+            unique=False,
         )
         batch_op.create_index(
-            "ix_p_tasks_state", ["tenant_id", "workspace_id", "state"], unique=False
+            "ix_p_tasks_state_ready_at",
+            ["tenant_id", "workspace_id", "state", "ready_at"],
+            unique=False,
         )
 
     op.create_table(
@@ -317,8 +360,8 @@ def downgrade() -> None:
 
     op.drop_table("p_timers")
     with op.batch_alter_table("p_tasks", schema=None) as batch_op:
-        batch_op.drop_index("ix_p_tasks_state")
-        batch_op.drop_index("ix_p_tasks_run_id")
+        batch_op.drop_index("ix_p_tasks_state_ready_at")
+        batch_op.drop_index("ix_p_tasks_run_id_task_index")
 
     op.drop_table("p_tasks")
     op.drop_table("p_sensor_state")
@@ -344,16 +387,19 @@ def downgrade() -> None:
         batch_op.drop_index("ix_p_runs_requested_at")
 
     op.drop_table("p_runs")
+    op.drop_table("p_run_plans")
     op.drop_table("p_run_key_index")
     op.drop_table("p_run_key_conflicts")
     with op.batch_alter_table("p_partition_status", schema=None) as batch_op:
-        batch_op.drop_index("ix_p_partition_status_asset_key_partition_key")
+        batch_op.drop_index("ix_p_partition_status_asset_key_partition_key_last_mat_9515e1dd")
 
     op.drop_table("p_partition_status")
     with op.batch_alter_table("p_backfills", schema=None) as batch_op:
+        batch_op.drop_index("ix_p_backfills_state_created_at")
         batch_op.drop_index("ix_p_backfills_created_at")
 
     op.drop_table("p_backfills")
+    op.drop_table("p_backfill_requests")
     with op.batch_alter_table("p_backfill_chunks", schema=None) as batch_op:
         batch_op.drop_index("ix_p_backfill_chunks_backfill_id_state")
         batch_op.drop_index("ix_p_backfill_chunks_backfill_id_chunk_index")

@@ -1,0 +1,143 @@
+"""Runs: list, read, request manually, cancel; a run's tasks."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from arco.api.errors import ERROR_RESPONSES
+from arco.api.models import AcceptedResponse
+from arco.api.mutations import IdempotencyKey, mutate
+from arco.api.params import Paging, ReadScope, Window, WriteScope
+from arco.api.state import service_context
+from arco.services import runs as service
+
+router = APIRouter(prefix="/runs", tags=["runs"], responses=ERROR_RESPONSES)
+
+
+class RunOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    run_id: str
+    run_key: str
+    state: str
+    asset_selection: list[str]
+    partition_selection: dict[str, object] | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    source: dict[str, object]
+    requested_at: str
+
+
+class RunPage(BaseModel):
+    items: list[RunOut]
+    next_cursor: str | None = None
+
+
+class TaskOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    run_id: str
+    task_key: str
+    asset_key: str
+    partition_key: str | None = None
+    state: str
+    attempt: int = 0
+
+
+class TaskPage(BaseModel):
+    items: list[TaskOut]
+    next_cursor: str | None = None
+
+
+class ManualRunRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    asset_selection: list[str] = Field(min_length=1, description="Asset keys to materialize")
+    partition_keys: list[str] | None = Field(default=None, min_length=1)
+    tags: dict[str, str] = Field(default_factory=dict)
+    client_request_id: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class CancelRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+@router.get("", summary="List runs, newest first")
+def list_runs(
+    request: Request,
+    scope: ReadScope,
+    page: Paging,
+    window: Window,
+    state: Annotated[str | None, Query(description="queued, running, succeeded, …")] = None,
+) -> RunPage:
+    result = service.list_runs(
+        service_context(request, scope),
+        state=state,
+        since=window.since,
+        until=window.until,
+        cursor=page.cursor,
+        limit=page.limit,
+    )
+    return RunPage(
+        items=[RunOut.model_validate(d) for d in result.items], next_cursor=result.next_cursor
+    )
+
+
+@router.post(
+    "", status_code=202, response_model=AcceptedResponse, summary="Request a run of assets"
+)
+def request_run(
+    body: ManualRunRequest, request: Request, scope: WriteScope, key: IdempotencyKey = None
+) -> JSONResponse:
+    request_id = body.client_request_id or key
+    return mutate(
+        request,
+        scope,
+        key or body.client_request_id,
+        body,
+        lambda ctx: service.request_manual_run(
+            ctx, body.asset_selection, body.partition_keys, body.tags, request_id
+        ),
+    )
+
+
+@router.get("/{run_id}", summary="One run")
+def get_run(run_id: str, request: Request, scope: ReadScope) -> RunOut:
+    return RunOut.model_validate(service.get_run(service_context(request, scope), run_id))
+
+
+@router.post(
+    "/{run_id}/cancel", status_code=202, response_model=AcceptedResponse, summary="Cancel a run"
+)
+def cancel_run(
+    run_id: str,
+    request: Request,
+    scope: WriteScope,
+    body: CancelRequest | None = None,
+    key: IdempotencyKey = None,
+) -> JSONResponse:
+    reason = body.reason if body else None
+    return mutate(
+        request, scope, key, body, lambda ctx: service.cancel_run(ctx, run_id, reason=reason)
+    )
+
+
+@router.get("/{run_id}/tasks", summary="A run's tasks in plan order")
+def list_tasks(
+    run_id: str,
+    request: Request,
+    scope: ReadScope,
+    page: Paging,
+    state: Annotated[str | None, Query(description="pending, ready, running, …")] = None,
+) -> TaskPage:
+    result = service.list_tasks(
+        service_context(request, scope), run_id, state=state, cursor=page.cursor, limit=page.limit
+    )
+    return TaskPage(
+        items=[TaskOut.model_validate(d) for d in result.items], next_cursor=result.next_cursor
+    )
