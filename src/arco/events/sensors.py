@@ -1,12 +1,22 @@
-"""Sensor definition events, cursor resets and SensorEvaluated."""
+"""Sensor definition events, cursor resets and SensorEvaluated.
+
+Every operator action on a sensor (create, update, pause, resume, cursor reset)
+takes the next ``definition_version``, so its idempotency key is
+``sensor_def:{sensor_id}:{definition_version}`` and the fold applies it only
+when its version is newer than the definition's: a redelivered action is a
+no-op, and two operators racing on the same version collide at the ledger.
+"""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from arco.events.payload import Payload, hashed
+from arco.events.runs import RunRequested
+from arco.events.selectors import PartitionSelector
+from arco.events.sources import SourceRef
 
 SensorKind = Literal["poll", "push"]
 
@@ -16,7 +26,7 @@ class SensorSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str
+    name: str = Field(min_length=1, max_length=200)
     kind: SensorKind
     asset_selection: tuple[str, ...] = ()
     minimum_interval_seconds: int = Field(default=30, ge=1)
@@ -54,28 +64,29 @@ class SensorResumed(_SensorDefinitionEvent):
     changed_by: str = "system"
 
 
-class SensorCursorReset(Payload):
-    """Replace the cursor and bump ``state_version`` so in-flight evaluations go stale.
+class SensorCursorReset(_SensorDefinitionEvent):
+    """Replace a poll sensor's cursor and bump ``state_version``.
 
-    Resetting does not make old run keys runnable again: they stay in the run-key
-    index, so a sensor that re-emits them gets the existing runs back.
+    The bump makes every evaluation still in flight (started from the old
+    version) stale: the fold records it as ``skipped_stale_cursor`` and creates
+    none of its runs.
+
+    Resetting does NOT make old run keys runnable again: they stay in the
+    run-key index, so a sensor that re-emits a key it emitted before the reset
+    gets the existing run back (same fingerprint) or a recorded conflict (other
+    fingerprint), never a second run.  To re-run, emit new run keys.
     """
 
     type: Literal["SensorCursorReset"] = "SensorCursorReset"
-    sensor_id: str
-    expected_state_version: int
     cursor: str | None = None
     changed_by: str = "system"
 
-    def idempotency_key(self) -> str:
-        return f"sensor_cursor_reset:{self.sensor_id}:{self.expected_state_version}"
 
-
-EvalStatus = Literal["ok", "error"]
+EvalStatus = Literal["ok", "skipped", "error"]
 
 
 class PushMessage(BaseModel):
-    """A message in the shape of a Pub/Sub push subscription."""
+    """A message in the shape of a Pub/Sub push subscription (``data`` is base64)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -83,6 +94,38 @@ class PushMessage(BaseModel):
     data: str | None = None
     attributes: dict[str, str] = Field(default_factory=dict)
     publish_time: str | None = None
+
+
+class RequestedRun(BaseModel):
+    """One run an evaluation asks for, as carried inside its SensorEvaluated.
+
+    The same request also travels as a RunRequested right after the evaluation.
+    The fold creates the run when it *accepts* the evaluation, from this copy:
+    a RunRequested can be dropped at append as a duplicate of one a stale
+    evaluation carried earlier (same key and fingerprint), and the run must not
+    be lost with it.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    run_key: str = Field(min_length=1)
+    run_id: str
+    request_fingerprint: str
+    asset_selection: tuple[str, ...]
+    partition_selection: PartitionSelector | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    def run_requested(self, source: SourceRef) -> RunRequested:
+        """The RunRequested event payload of this request."""
+        return RunRequested(
+            run_key=self.run_key,
+            run_id=self.run_id,
+            request_fingerprint=self.request_fingerprint,
+            asset_selection=self.asset_selection,
+            partition_selection=self.partition_selection,
+            tags=self.tags,
+            source=source,
+        )
 
 
 class SensorEvaluated(Payload):
@@ -102,8 +145,15 @@ class SensorEvaluated(Payload):
     cursor_after: str | None = None
     expected_state_version: int | None = None
     run_keys: tuple[str, ...] = ()
+    run_requests: tuple[RequestedRun, ...] = ()
     skip_reason: str | None = None
     error: str | None = None
+
+    @model_validator(mode="after")
+    def _keys_match_requests(self) -> SensorEvaluated:
+        if self.run_requests and self.run_keys != tuple(r.run_key for r in self.run_requests):
+            raise ValueError("run_keys must list the keys of run_requests, in order")
+        return self
 
     @property
     def eval_id(self) -> str:
@@ -122,6 +172,20 @@ def sensor_eval_id(
     return f"{sensor_id}:poll:{poll_epoch}:{hashed(cursor_before)}"
 
 
-def push_run_key(sensor_id: str, message_id: str) -> str:
-    """The default run key of a push message when the sensor names none."""
-    return f"sensor:{sensor_id}:msg:{message_id}"
+def push_run_key(sensor_id: str, message_id: str, index: int = 0) -> str:
+    """The run key of a push message's ``index``-th request when the sensor names none.
+
+    The first is ``sensor:{sensor_id}:msg:{message_id}`` (DESIGN §2); any further
+    unnamed request of the same message gets its position appended.
+    """
+    key = f"sensor:{sensor_id}:msg:{message_id}"
+    return key if index == 0 else f"{key}:{index}"
+
+
+def poll_run_key(sensor_id: str, poll_epoch: int, cursor_before: str | None, index: int) -> str:
+    """The run key of a poll evaluation's ``index``-th unnamed request.
+
+    Unique per evaluation, so an unnamed request runs once per accepted
+    evaluation, like Dagster's ``run_key=None``.
+    """
+    return f"sensor:{sensor_eval_id(sensor_id, None, poll_epoch, cursor_before)}:{index}"
