@@ -12,6 +12,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from arco.events.payload import Payload
 
+UNPARTITIONED = "__all__"
+"""The partition key under which an unpartitioned asset's status is kept."""
+
+
+def task_key_for(asset_key: str, partition_key: str | None) -> str:
+    """``asset`` for an unpartitioned asset, ``asset[partition]`` otherwise."""
+    return asset_key if partition_key is None else f"{asset_key}[{partition_key}]"
+
 
 class RetryPolicy(BaseModel):
     """How often and how patiently a failed task is retried."""
@@ -37,6 +45,16 @@ class TaskSpec(BaseModel):
     retry_policy: RetryPolicy = Field(default_factory=RetryPolicy)
 
 
+class TaskError(BaseModel):
+    """Why an attempt (or a plan) failed: a stable ``kind`` and a human message."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: str
+    message: str
+    traceback: str | None = None
+
+
 class RunTriggered(Payload):
     type: Literal["RunTriggered"] = "RunTriggered"
     run_id: str
@@ -47,9 +65,12 @@ class RunTriggered(Payload):
 
 
 class PlanCreated(Payload):
+    """The run's tasks; with ``error`` set the run could not be planned and fails."""
+
     type: Literal["PlanCreated"] = "PlanCreated"
     run_id: str
     tasks: tuple[TaskSpec, ...]
+    error: TaskError | None = None
 
     def idempotency_key(self) -> str:
         return f"plan:{self.run_id}"
@@ -102,14 +123,6 @@ class TaskHeartbeat(Payload):
 
 
 TaskOutcome = Literal["succeeded", "failed", "cancelled"]
-
-
-class TaskError(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    kind: str
-    message: str
-    traceback: str | None = None
 
 
 class TaskFinished(Payload):
