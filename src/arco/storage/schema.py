@@ -6,6 +6,7 @@ upgrades an empty database on each backend and compares it with this file.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from sqlalchemy import (
@@ -91,11 +92,22 @@ _SQL_TYPES: dict[ColumnType, type[TypeEngine[Any]]] = {
 PROJECTION_PREFIX = "p_"
 
 
+_MAX_IDENTIFIER = 63  # PostgreSQL's limit
+
+
+def _index_name(name: str) -> str:
+    """``name``, or a prefix of it plus a hash when it exceeds PostgreSQL's identifier limit."""
+    if len(name) <= _MAX_IDENTIFIER:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{name[: _MAX_IDENTIFIER - 9]}_{digest}"
+
+
 def _projection_table(spec: ProjectionTable) -> Table:
     name = PROJECTION_PREFIX + spec.name
     columns = [Column(column, _SQL_TYPES[kind]()) for column, kind in spec.columns]
     indexes = [
-        Index(f"ix_{name}_{'_'.join(cols)}", "tenant_id", "workspace_id", *cols)
+        Index(_index_name(f"ix_{name}_{'_'.join(cols)}"), "tenant_id", "workspace_id", *cols)
         for cols in spec.indexes
     ]
     return Table(
