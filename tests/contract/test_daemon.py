@@ -41,3 +41,36 @@ def test_passes_see_what_earlier_passes_appended_and_failures_are_isolated(db_ur
     # A second pass at the same instant appends a duplicate, nothing new.
     assert daemon.run_once()[0].duplicates == 1
     instance.close()
+
+
+def test_a_sleeping_daemon_wakes_when_another_process_appends(db_url: str) -> None:
+    import threading
+    import time
+
+    instance = Instance.open(db_url)
+    env = instance.runtime_env(TenantSecrets({"acme": "s"}))
+    passes: list[float] = []
+
+    def counter(env: RuntimeEnv, now: datetime) -> PassReport:
+        passes.append(time.monotonic())
+        return PassReport("counter")
+
+    daemon = Daemon(env, instance.compactor, [("counter", counter)], interval=30.0)
+    stop = threading.Event()
+    thread = threading.Thread(target=daemon.run_forever, args=(stop,))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 5
+        while not passes and time.monotonic() < deadline:
+            time.sleep(0.01)
+        appended_at = time.monotonic()
+        instance.ledger.append([envelope(run_requested("from-elsewhere"))])
+        while len(passes) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(passes) >= 2, "the daemon slept through a new event"
+        assert passes[1] - appended_at < 2.0  # far less than the 30 s interval
+    finally:
+        stop.set()
+        daemon.wake.set()
+        thread.join(timeout=5)
+        instance.close()

@@ -31,6 +31,10 @@ class Daemon:
     passes: Sequence[tuple[str, Pass]]
     interval: float = 2.0
     min_sleep: float = 0.01
+    # While sleeping, look at the ledger head this often: workers and API servers in
+    # other processes append facts (a task finished, a backfill created) that the
+    # controllers should act on now, not at the end of the sleep.
+    head_poll: float = 0.1
     wake: threading.Event = field(default_factory=threading.Event)
     _last_prune: float = 0.0
 
@@ -65,14 +69,27 @@ class Daemon:
         return max(self.min_sleep, min(self.interval, wait))
 
     def run_forever(self, stop: threading.Event) -> None:
+        """Pass after pass until ``stop`` is set (set ``wake`` too, to stop at once)."""
         self.log.info("daemon_started", passes=[name for name, _ in self.passes])
         while not stop.is_set():
-            now = self.env.clock.now()
-            reports = self.run_once(now)
-            wait = self.seconds_until_next(reports, self.env.clock.now())
-            self.wake.wait(wait)
-            self.wake.clear()
+            before = self.env.ledger.head()
+            reports = self.run_once(self.env.clock.now())
+            seen = self.env.ledger.head()
+            if seen - before > sum(r.appended for r in reports):
+                continue  # someone else appended while the passes ran: look again now
+            self._sleep(self.seconds_until_next(reports, self.env.clock.now()), stop, seen)
         self.log.info("daemon_stopped")
+
+    def _sleep(self, seconds: float, stop: threading.Event, seen: int) -> None:
+        """Sleep up to ``seconds``, waking early for ``wake`` or ledger events after ``seen``."""
+        deadline = time.monotonic() + seconds
+        while not stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0 or self.wake.wait(min(self.head_poll, left)):
+                break
+            if self.env.ledger.head() != seen:
+                break
+        self.wake.clear()
 
     def _prune_keys(self) -> None:
         if time.monotonic() - self._last_prune >= PRUNE_EVERY_SECONDS:
