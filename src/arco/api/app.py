@@ -9,7 +9,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 
 from arco import __version__
 from arco.api.errors import install_error_handlers
-from arco.api.routers import conflicts, events, health, runs
+from arco.api.routers import conflicts, events, health, runs, schedules, sensors
 from arco.api.state import ApiState
 from arco.logs import get_logger
 from arco.metrics import API_REQUESTS
@@ -19,7 +19,13 @@ log = get_logger("api")
 
 # Routers added by each domain module; kept in one list so the OpenAPI document
 # and the tests see the same surface.
-RESOURCE_ROUTERS: list[APIRouter] = [events.router, conflicts.router, runs.router]
+RESOURCE_ROUTERS: list[APIRouter] = [
+    events.router,
+    conflicts.router,
+    runs.router,
+    sensors.router,
+    schedules.router,
+]
 
 
 def create_app(state: ApiState) -> FastAPI:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -29,8 +30,7 @@ async def _validation_error(_request: Request, error: Exception) -> JSONResponse
     assert isinstance(error, RequestValidationError)
     problems = [
         {
-            "field": ".".join(str(part) for part in problem.get("loc", ()) if part != "body")
-            or "body",
+            "field": _field_name(problem.get("loc", ())),
             "message": str(problem.get("msg", "invalid")),
             "type": str(problem.get("type", "")),
         }
@@ -44,6 +44,14 @@ async def _validation_error(_request: Request, error: Exception) -> JSONResponse
         details={"problems": problems},
     )
     return JSONResponse(body, status_code=422)
+
+
+def _field_name(location: Sequence[object]) -> str:
+    """``("query", "limit")`` → ``limit``: the name the caller used, not where it was."""
+    parts = [str(part) for part in location]
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
+        parts = parts[1:]
+    return ".".join(parts) or "body"
 
 
 async def _http_error(_request: Request, error: Exception) -> JSONResponse:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from fastapi import Header, Request
@@ -29,6 +30,7 @@ class ApiState:
     # asset metadata (backfills, partitions) read it from here.
     definitions: Any = None
     max_lag_ready: int = 10_000
+    compute_logs_dir: Path | None = None  # where workers write compute logs (if shared)
     extras: dict[str, Any] = field(default_factory=dict)
 
 

@@ -64,11 +64,12 @@ def fail(error: ArcoError, *, as_json: bool = False) -> typer.Exit:
     if as_json:
         print_json({"error": error.to_dict()})
     else:
-        err_console.print(f"[red]error[/red] [{error.code}] {error.message}")
+        err_console.print("[red]error[/red] ", end="")
+        err_console.print(f"({error.code}) {error.message}", markup=False, highlight=False)
         if error.field:
-            err_console.print(f"  field: {error.field}")
+            err_console.print(f"  field: {error.field}", markup=False)
         if error.allowed:
-            err_console.print(f"  allowed: {error.allowed}")
+            err_console.print(f"  allowed: {error.allowed}", markup=False)
     return typer.Exit(code=2)
 
 
@@ -92,7 +93,10 @@ def render(
     if as_json:
         print_json(items)
         return
-    table = Table(*[header for header, _ in columns], title=title)
+    table = Table(title=title)
+    for header, _ in columns:
+        # Fold long values rather than cut them: ids must stay copyable.
+        table.add_column(header, overflow="fold")
     for item in items:
         table.add_row(*[_cell(item.get(field)) for _, field in columns])
     console.print(table)

@@ -41,7 +41,9 @@ def _summary(event: StoredEvent) -> dict[str, object]:
 
 
 def _table(events: list[StoredEvent]) -> Table:
-    table = Table("offset", "time (UTC)", "scope", "type", "idempotency key", "run")
+    table = Table()
+    for header in ("offset", "time (UTC)", "scope", "type", "idempotency key", "run"):
+        table.add_column(header, overflow="fold")
     for event in events:
         table.add_row(
             str(event.offset),

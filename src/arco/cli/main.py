@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from arco import __version__
-from arco.cli import db, ledger, runs, serve
+from arco.cli import db, dev, ledger, processes, runs, schedules, sensors, serve
 
 app = typer.Typer(
     name="arco",
@@ -16,7 +16,12 @@ app = typer.Typer(
 app.add_typer(db.app, name="db")
 app.add_typer(ledger.app, name="ledger")
 app.add_typer(runs.app, name="runs")
+app.add_typer(schedules.app, name="schedules")
+app.add_typer(sensors.app, name="sensors")
+app.command("dev")(dev.dev_command)
 app.command("serve")(serve.serve_command)
+app.command("daemon")(processes.daemon_command)
+app.command("worker")(processes.worker_command)
 
 
 @app.command("version")

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, Any
 
 import typer
 
 from arco.cli.client import ApiClient, TokenOption, UrlOption
-from arco.cli.common import JsonOption, console, print_json, render, reported_errors
+from arco.cli.common import (
+    JsonOption,
+    console,
+    err_console,
+    print_json,
+    render,
+    reported_errors,
+)
 from arco.cli.progress import wait_until
+from arco.errors import ValidationError
 
 app = typer.Typer(help="Runs: list, show, request, cancel, tasks, logs.", no_args_is_help=True)
 
@@ -151,3 +160,60 @@ def tasks_command(
         ("worker", "worker_id"),
     ]
     render(items, columns, as_json=json, title=f"tasks of {run_id}")
+
+
+def read_logs(client: ApiClient, run_id: str, task: str, attempt: int | None) -> dict[str, Any]:
+    """The whole compute log of one attempt, following ``next_offset`` past the page size."""
+    log: dict[str, Any] = client.get(
+        f"/runs/{run_id}/logs", task_key=task, attempt=attempt, fresh="true"
+    )
+    while any(log[s]["next_offset"] < log[s]["size"] for s in ("stdout", "stderr")):
+        more = client.get(
+            f"/runs/{run_id}/logs",
+            task_key=task,
+            attempt=log["attempt"],
+            stdout_offset=log["stdout"]["next_offset"],
+            stderr_offset=log["stderr"]["next_offset"],
+        )
+        if all(more[s]["next_offset"] == log[s]["next_offset"] for s in ("stdout", "stderr")):
+            break  # no progress (the file shrank?): show what we have
+        for name in ("stdout", "stderr"):
+            log[name]["text"] += more[name]["text"]
+            log[name]["next_offset"] = more[name]["next_offset"]
+            log[name]["size"] = more[name]["size"]
+    return log
+
+
+@app.command("logs")
+def logs_command(
+    run_id: str,
+    task: Annotated[str, typer.Option("--task", help="Task key (see `arco runs tasks RUN_ID`)")],
+    attempt: Annotated[
+        int | None, typer.Option(min=1, help="Attempt number (default: the latest)")
+    ] = None,
+    stream: Annotated[
+        str, typer.Option(help="stdout, stderr (with context.log lines) or both")
+    ] = "both",
+    url: UrlOption = None,
+    token: TokenOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Print a task attempt's compute log.  Example: arco runs logs run_123 --task raw --attempt 2"""
+    with reported_errors(json):
+        if stream not in ("stdout", "stderr", "both"):
+            raise ValidationError(
+                f"unknown stream {stream!r}",
+                field="--stream",
+                value=stream,
+                allowed=["stdout", "stderr", "both"],
+            )
+        log = read_logs(ApiClient.resolve(url, token), run_id, task, attempt)
+    if json:
+        print_json(log)
+        return
+    for name in ("stdout", "stderr"):
+        if stream in (name, "both"):
+            if stream == "both":
+                err_console.print(f"[dim]--- {name} (attempt {log['attempt']}) ---[/dim]")
+            sys.stdout.write(log[name]["text"])
+            sys.stdout.flush()

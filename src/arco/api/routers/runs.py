@@ -1,8 +1,8 @@
-"""Runs: list, read, request manually, cancel; a run's tasks."""
+"""Runs: list, read, request manually, cancel; a run's tasks and their compute logs."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
@@ -12,7 +12,9 @@ from arco.api.errors import ERROR_RESPONSES
 from arco.api.models import AcceptedResponse
 from arco.api.mutations import IdempotencyKey, mutate
 from arco.api.params import Paging, ReadScope, Window, WriteScope
-from arco.api.state import service_context
+from arco.api.state import api_state, service_context
+from arco.errors import NotFoundError
+from arco.runtime.compute_logs import DEFAULT_MAX_BYTES, attempts_logged, read_compute_log
 from arco.services import runs as service
 
 router = APIRouter(prefix="/runs", tags=["runs"], responses=ERROR_RESPONSES)
@@ -50,6 +52,22 @@ class TaskOut(BaseModel):
 class TaskPage(BaseModel):
     items: list[TaskOut]
     next_cursor: str | None = None
+
+
+class LogStreamOut(BaseModel):
+    text: str
+    offset: int = Field(description="Byte offset of `text` in the stream")
+    next_offset: int = Field(description="Pass as the stream's offset to read on")
+    size: int = Field(description="Bytes in the stream so far")
+
+
+class ComputeLogOut(BaseModel):
+    run_id: str
+    task_key: str
+    attempt: int
+    attempts: list[int] = Field(description="Every attempt of the task that has a log")
+    stdout: LogStreamOut
+    stderr: LogStreamOut = Field(description="stderr, with the asset's context.log lines")
 
 
 class ManualRunRequest(BaseModel):
@@ -140,4 +158,49 @@ def list_tasks(
     )
     return TaskPage(
         items=[TaskOut.model_validate(d) for d in result.items], next_cursor=result.next_cursor
+    )
+
+
+@router.get("/{run_id}/logs", summary="A task attempt's compute log (stdout and stderr)")
+def get_compute_log(
+    run_id: str,
+    request: Request,
+    scope: ReadScope,
+    task_key: Annotated[str, Query(min_length=1, description="The task (see /runs/{id}/tasks)")],
+    attempt: Annotated[
+        int | None, Query(ge=1, description="Default: the latest attempt with a log")
+    ] = None,
+    stdout_offset: Annotated[int, Query(ge=0, description="Read stdout from this byte")] = 0,
+    stderr_offset: Annotated[int, Query(ge=0, description="Read stderr from this byte")] = 0,
+    max_bytes: Annotated[
+        int, Query(ge=1, le=DEFAULT_MAX_BYTES, description="Per stream")
+    ] = DEFAULT_MAX_BYTES,
+) -> ComputeLogOut:
+    # The run first: log directories are not per tenant, the run is (404 for anyone else's).
+    service.get_run(service_context(request, scope), run_id)
+    logs_dir = api_state(request).compute_logs_dir
+    if logs_dir is None:
+        raise NotFoundError(
+            "this server has no compute log directory configured, so it serves no logs; "
+            "read them on the worker's machine under {data_dir}/compute_logs",
+            details={"run_id": run_id, "task_key": task_key, "reason": "no_compute_logs_dir"},
+        )
+    attempts = attempts_logged(logs_dir, run_id, task_key)
+    chosen = attempt if attempt is not None else (attempts[-1] if attempts else 1)
+
+    def stream(name: Literal["stdout", "stderr"], offset: int) -> LogStreamOut:
+        chunk = read_compute_log(
+            logs_dir, run_id, task_key, chosen, name, offset=offset, max_bytes=max_bytes
+        )
+        return LogStreamOut(
+            text=chunk.text, offset=chunk.offset, next_offset=chunk.next_offset, size=chunk.size
+        )
+
+    return ComputeLogOut(
+        run_id=run_id,
+        task_key=task_key,
+        attempt=chosen,
+        attempts=attempts,
+        stdout=stream("stdout", stdout_offset),
+        stderr=stream("stderr", stderr_offset),
     )

@@ -1,0 +1,355 @@
+"""``arco schedules``: list, show, create, update, pause, resume, trigger, ticks."""
+
+from __future__ import annotations
+
+import json as jsonlib
+from typing import Annotated, Any
+
+import typer
+
+from arco.cli.client import ApiClient, TokenOption, UrlOption
+from arco.cli.common import JsonOption, console, print_json, render, reported_errors
+from arco.cli.runs import wait_for_run
+from arco.errors import ValidationError
+
+app = typer.Typer(
+    help="Schedules: list, show, create, update, pause, resume, trigger, ticks.",
+    no_args_is_help=True,
+)
+
+SCHEDULE_COLUMNS = [
+    ("schedule id", "schedule_id"),
+    ("name", "name"),
+    ("cron", "cron"),
+    ("timezone", "timezone"),
+    ("enabled", "enabled"),
+    ("version", "definition_version"),
+    ("assets", "asset_selection"),
+]
+TICK_COLUMNS = [
+    ("tick id", "tick_id"),
+    ("scheduled at", "scheduled_at"),
+    ("status", "status"),
+    ("reason", "reason"),
+    ("run id", "run_id"),
+    ("skipped", "skipped_count"),
+    ("error", "error"),
+]
+
+NameOption = Annotated[str | None, typer.Option("--name", help="Display name")]
+CronOption = Annotated[
+    str | None,
+    typer.Option("--cron", help="5 or 6 fields (seconds last), or @hourly/@daily/…"),
+]
+TimezoneOption = Annotated[
+    str | None, typer.Option("--timezone", help="IANA zone, e.g. America/New_York")
+]
+AssetOption = Annotated[
+    list[str] | None, typer.Option("--asset", "-a", help="Asset key (repeatable)")
+]
+CatchupWindowOption = Annotated[
+    int | None,
+    typer.Option(
+        "--catchup-window-minutes", min=0, help="Missed ticks older than this are skipped"
+    ),
+]
+MaxCatchupOption = Annotated[
+    int | None, typer.Option("--max-catchup-ticks", min=1, help="At most this many missed ticks")
+]
+CatchUpOnResumeOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--catch-up-on-resume/--no-catch-up-on-resume",
+        help="Run the ticks missed while paused when resumed",
+        show_default=False,
+    ),
+]
+TagOption = Annotated[list[str] | None, typer.Option("--tag", help="key=value (repeatable)")]
+DescriptionOption = Annotated[str | None, typer.Option("--description", help="Free text")]
+PartitionsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--partitions",
+        help='JSON target partition, e.g. \'{"partitions_def": {"kind": "daily", …}, "offset": -1}\'',
+    ),
+]
+ExpectedVersionOption = Annotated[
+    int | None,
+    typer.Option(
+        "--expected-version", min=1, help="Refuse (409) unless this is still the current version"
+    ),
+]
+
+
+def _tags(items: list[str] | None) -> dict[str, str] | None:
+    if items is None:
+        return None
+    tags: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValidationError(
+                f"bad tag {item!r}", field="--tag", value=item, allowed="key=value"
+            )
+        tags[key] = value
+    return tags
+
+
+def _partitions(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return jsonlib.loads(text)
+    except jsonlib.JSONDecodeError as error:
+        raise ValidationError(
+            f"--partitions is not JSON: {error}",
+            field="--partitions",
+            value=text,
+            allowed='{"partitions_def": {...}, "offset": -1}',
+        ) from None
+
+
+def _flat(schedule: dict[str, Any]) -> dict[str, Any]:
+    """A schedule with its spec's fields alongside (for table columns)."""
+    return {**schedule.get("spec", {}), **schedule}
+
+
+def _accepted(what: str, accepted: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print_json(accepted)
+        return
+    again = " (already so)" if accepted.get("duplicate") else ""
+    console.print(f"{what}{again} (event {accepted['accepted_event_id']})")
+
+
+@app.command("list")
+def list_command(
+    enabled: Annotated[
+        bool | None,
+        typer.Option("--enabled/--paused", help="Only running or only paused schedules"),
+    ] = None,
+    limit: Annotated[int, typer.Option(help="At most this many schedules")] = 100,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    json: JsonOption = False,
+) -> None:
+    """List schedules by name.  Example: arco schedules list --paused --json"""
+    params = {"enabled": None if enabled is None else str(enabled).lower()}
+    with reported_errors(json):
+        items = ApiClient.resolve(url, token).pages(
+            "/schedules", limit=limit, fresh="true", **params
+        )
+    if json:
+        print_json(items)
+    else:
+        render([_flat(item) for item in items], SCHEDULE_COLUMNS, as_json=False, title="schedules")
+
+
+@app.command("show")
+def show_command(
+    schedule_id: str,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Show a schedule: its definition, last tick and next tick.
+
+    Example: arco schedules show 01J2Z3... --json
+    """
+    with reported_errors(json):
+        schedule = ApiClient.resolve(url, token).get(f"/schedules/{schedule_id}", fresh="true")
+    if json:
+        print_json(schedule)
+        return
+    render([_flat(schedule)], SCHEDULE_COLUMNS, as_json=False)
+    spec, state = schedule.get("spec", {}), schedule.get("state") or {}
+    console.print(f"next tick: {schedule.get('next_tick_at') or '(paused)'}")
+    console.print(f"last tick: {state.get('last_tick_id') or '(none)'}")
+    console.print(
+        f"catch-up: window {spec.get('catchup_window_minutes')} min, "
+        f"at most {spec.get('max_catchup_ticks')} ticks, "
+        f"on resume: {spec.get('catch_up_on_resume')}"
+    )
+
+
+@app.command("create")
+def create_command(
+    name: Annotated[str, typer.Option("--name", help="Display name")],
+    cron: Annotated[str, typer.Option("--cron", help="5 or 6 fields (seconds last), or @daily…")],
+    asset: Annotated[list[str], typer.Option("--asset", "-a", help="Asset key (repeatable)")],
+    timezone: Annotated[str, typer.Option("--timezone", help="IANA zone")] = "UTC",
+    catchup_window_minutes: CatchupWindowOption = None,
+    max_catchup_ticks: MaxCatchupOption = None,
+    catch_up_on_resume: CatchUpOnResumeOption = None,
+    tag: TagOption = None,
+    description: DescriptionOption = None,
+    partitions: PartitionsOption = None,
+    paused: Annotated[bool, typer.Option("--paused", help="Create it paused")] = False,
+    schedule_id: Annotated[
+        str | None, typer.Option("--id", help="Choose the schedule id (default: a new one)")
+    ] = None,
+    request_id: Annotated[str | None, typer.Option(help="Idempotency key for this request")] = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Create a schedule.
+
+    Example: arco schedules create --name nightly --cron "30 2 * * *" --timezone America/New_York -a raw -a daily_report
+    """
+    with reported_errors(json):
+        body: dict[str, Any] = {
+            "name": name,
+            "cron": cron,
+            "timezone": timezone,
+            "asset_selection": asset,
+            "enabled": not paused,
+            "schedule_id": schedule_id,
+            "tags": _tags(tag) or {},
+            "description": description,
+            "partitions": _partitions(partitions),
+        }
+        optional = {
+            "catchup_window_minutes": catchup_window_minutes,
+            "max_catchup_ticks": max_catchup_ticks,
+            "catch_up_on_resume": catch_up_on_resume,
+        }
+        body.update({k: v for k, v in optional.items() if v is not None})
+        accepted = ApiClient.resolve(url, token).post(
+            "/schedules", body, idempotency_key=request_id
+        )
+    _accepted(f"created schedule [bold]{accepted['id']}[/bold]", accepted, json)
+
+
+@app.command("update")
+def update_command(
+    schedule_id: str,
+    name: NameOption = None,
+    cron: CronOption = None,
+    timezone: TimezoneOption = None,
+    asset: AssetOption = None,
+    catchup_window_minutes: CatchupWindowOption = None,
+    max_catchup_ticks: MaxCatchupOption = None,
+    catch_up_on_resume: CatchUpOnResumeOption = None,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", help="key=value (repeatable; replaces all tags)")
+    ] = None,
+    description: DescriptionOption = None,
+    partitions: PartitionsOption = None,
+    expected_version: ExpectedVersionOption = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Change some fields of a schedule (the others stay).
+
+    Example: arco schedules update 01J2Z3... --cron "0 3 * * *" --expected-version 2
+    """
+    with reported_errors(json):
+        changes = {
+            "name": name,
+            "cron": cron,
+            "timezone": timezone,
+            "asset_selection": asset,
+            "catchup_window_minutes": catchup_window_minutes,
+            "max_catchup_ticks": max_catchup_ticks,
+            "catch_up_on_resume": catch_up_on_resume,
+            "tags": _tags(tag),
+            "description": description,
+            "partitions": _partitions(partitions),
+            "expected_version": expected_version,
+        }
+        body = {k: v for k, v in changes.items() if v is not None}
+        accepted = ApiClient.resolve(url, token).patch(f"/schedules/{schedule_id}", body)
+    _accepted(f"updated schedule {schedule_id}", accepted, json)
+
+
+@app.command("pause")
+def pause_command(
+    schedule_id: str,
+    expected_version: ExpectedVersionOption = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Pause a schedule: its ticks are recorded as skipped (reason paused).
+
+    Example: arco schedules pause 01J2Z3...
+    """
+    with reported_errors(json):
+        accepted = ApiClient.resolve(url, token).post(
+            f"/schedules/{schedule_id}/pause", {"expected_version": expected_version}
+        )
+    _accepted(f"paused schedule {schedule_id}", accepted, json)
+
+
+@app.command("resume")
+def resume_command(
+    schedule_id: str,
+    expected_version: ExpectedVersionOption = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Resume a schedule from now on (missed ticks run only with catch_up_on_resume).
+
+    Example: arco schedules resume 01J2Z3...
+    """
+    with reported_errors(json):
+        accepted = ApiClient.resolve(url, token).post(
+            f"/schedules/{schedule_id}/resume", {"expected_version": expected_version}
+        )
+    _accepted(f"resumed schedule {schedule_id}", accepted, json)
+
+
+@app.command("trigger")
+def trigger_command(
+    schedule_id: str,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait until the run finishes.")] = False,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Tick now (paused or not); prints the tick id and the run it requested.
+
+    Example: arco schedules trigger 01J2Z3... --wait
+    """
+    with reported_errors(json):
+        client = ApiClient.resolve(url, token)
+        tick = client.post(f"/schedules/{schedule_id}/trigger")
+        run = wait_for_run(client, tick["run_id"], quiet=json) if wait and tick["run_id"] else None
+    if json:
+        print_json(tick if run is None else {**tick, "run": run})
+    else:
+        console.print(f"tick [bold]{tick['tick_id']}[/bold]: {tick['status']}")
+        if tick.get("run_id"):
+            console.print(f"run {tick['run_id']}")
+        if run is not None:
+            console.print(f"finished: {run['state']}")
+    if wait and (run is None or run["state"] != "succeeded"):
+        raise typer.Exit(code=1)
+
+
+@app.command("ticks")
+def ticks_command(
+    schedule_id: Annotated[
+        str | None, typer.Argument(help="One schedule (default: every schedule)")
+    ] = None,
+    status: Annotated[str | None, typer.Option(help="triggered, skipped or failed")] = None,
+    since: Annotated[str | None, typer.Option(help="ISO-8601: scheduled at or after")] = None,
+    until: Annotated[str | None, typer.Option(help="ISO-8601: scheduled at or before")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many ticks")] = 50,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Tick history, newest first.
+
+    Example: arco schedules ticks 01J2Z3... --status skipped --since 2024-03-01T00:00:00Z
+    """
+    path = "/schedules/ticks" if schedule_id is None else f"/schedules/{schedule_id}/ticks"
+    with reported_errors(json):
+        items = ApiClient.resolve(url, token).pages(
+            path, limit=limit, status=status, since=since, until=until, fresh="true"
+        )
+    render(items, TICK_COLUMNS, as_json=json, title="ticks")
