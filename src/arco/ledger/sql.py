@@ -10,10 +10,12 @@ reader sees offset N every lower offset has already committed.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import timedelta
 
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, tuple_
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from arco.clock import Clock, SystemClock
@@ -92,19 +94,22 @@ class SqlLedger:
         self, connection: Connection, batch: Sequence[OrchestrationEvent], now_ms: int
     ) -> dict[_KeyId, int]:
         """Keys of this batch already appended and not yet expired."""
-        wanted = sorted({(e.tenant_id, e.workspace_id, e.idempotency_key) for e in batch})
-        columns = (
-            idempotency_keys.c.tenant_id,
-            idempotency_keys.c.workspace_id,
-            idempotency_keys.c.idempotency_key,
-        )
+        table = idempotency_keys
+        by_scope: dict[tuple[str, str], set[str]] = defaultdict(set)
+        for event in batch:
+            by_scope[(event.tenant_id, event.workspace_id)].add(event.idempotency_key)
         live: dict[_KeyId, int] = {}
-        for start in range(0, len(wanted), _IN_CHUNK):
-            query = select(*columns, idempotency_keys.c.event_offset).where(
-                tuple_(*columns).in_(wanted[start : start + _IN_CHUNK]),
-                idempotency_keys.c.expires_at_ms > now_ms,
-            )
-            live.update({(r[0], r[1], r[2]): int(r[3]) for r in connection.execute(query)})
+        for (tenant, workspace), keys in by_scope.items():
+            # One scope per query, so the primary key index serves the IN list.
+            ordered = sorted(keys)
+            for start in range(0, len(ordered), _IN_CHUNK):
+                query = select(table.c.idempotency_key, table.c.event_offset).where(
+                    table.c.tenant_id == tenant,
+                    table.c.workspace_id == workspace,
+                    table.c.idempotency_key.in_(ordered[start : start + _IN_CHUNK]),
+                    table.c.expires_at_ms > now_ms,
+                )
+                live.update({(tenant, workspace, k): int(o) for k, o in connection.execute(query)})
         # An event redelivered after its key expired is still the same event.
         by_id = {e.event_id: (e.tenant_id, e.workspace_id, e.idempotency_key) for e in batch}
         ids = sorted(by_id)
@@ -116,13 +121,17 @@ class SqlLedger:
         return live
 
     def _store_keys(self, connection: Connection, key_rows: list[dict[str, object]]) -> None:
-        """Insert new keys; an expired key row for the same key is replaced."""
-        table = idempotency_keys
-        key = tuple_(table.c.tenant_id, table.c.workspace_id, table.c.idempotency_key)
-        stale = [(r["tenant_id"], r["workspace_id"], r["idempotency_key"]) for r in key_rows]
-        for start in range(0, len(stale), _IN_CHUNK):
-            connection.execute(delete(table).where(key.in_(stale[start : start + _IN_CHUNK])))
-        connection.execute(insert(table), key_rows)
+        """Insert new keys; an expired row for the same key is overwritten."""
+        dialect = sqlite if connection.dialect.name == "sqlite" else postgresql
+        statement = dialect.insert(idempotency_keys)
+        statement = statement.on_conflict_do_update(
+            index_elements=["tenant_id", "workspace_id", "idempotency_key"],
+            set_={
+                "event_offset": statement.excluded.event_offset,
+                "expires_at_ms": statement.excluded.expires_at_ms,
+            },
+        )
+        connection.execute(statement, key_rows)
 
     def read(
         self,
