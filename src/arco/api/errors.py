@@ -56,11 +56,17 @@ def _field_name(location: Sequence[object]) -> str:
 
 async def _http_error(_request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
-    code = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated"}.get(
-        error.status_code, "http_error"
-    )
+    code = {
+        400: "malformed_body",
+        401: "unauthenticated",
+        404: "not_found",
+        405: "method_not_allowed",
+    }.get(error.status_code, "http_error")
+    extra: dict[str, object] = {"field": "body"} if error.status_code == 400 else {}
     return JSONResponse(
-        error_body(code, str(error.detail)), status_code=error.status_code, headers=error.headers
+        error_body(code, str(error.detail), **extra),
+        status_code=error.status_code,
+        headers=error.headers,
     )
 
 
@@ -79,6 +85,7 @@ def install_error_handlers(app: FastAPI) -> None:
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"description": description, "model": ErrorResponse}
     for status, description in (
+        (400, "Malformed request body (not JSON)"),
         (401, "Missing or unknown bearer token"),
         (404, "Not found in the caller's tenant and workspace"),
         (409, "Version conflict, illegal transition or reused Idempotency-Key"),
