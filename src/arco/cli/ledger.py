@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 import time
+from json import dumps
 from typing import Annotated
 
 import typer
@@ -85,9 +87,12 @@ def tail_command(
             batch = ledger.read(start, limit)
             start = batch[-1].offset if batch else start
             shown = [e for e in batch if not event_type or e.event_type == event_type]
-            if json:
+            if json and follow:  # a stream: one JSON object per line
                 for event in shown:
-                    print_json(_summary(event))
+                    sys.stdout.write(dumps(_summary(event), sort_keys=True, default=str) + "\n")
+                sys.stdout.flush()
+            elif json:
+                print_json([_summary(event) for event in shown])
             elif shown or not follow:
                 console.print(_table(shown))
             if not follow:
