@@ -9,7 +9,17 @@ from fastapi import APIRouter, FastAPI, Request, Response
 
 from arco import __version__
 from arco.api.errors import install_error_handlers
-from arco.api.routers import conflicts, events, health, runs, schedules, sensors
+from arco.api.routers import (
+    backfills,
+    conflicts,
+    events,
+    health,
+    partitions,
+    runs,
+    schedules,
+    sensors,
+    workers,
+)
 from arco.api.state import ApiState
 from arco.logs import get_logger
 from arco.metrics import API_REQUESTS
@@ -25,6 +35,9 @@ RESOURCE_ROUTERS: list[APIRouter] = [
     runs.router,
     sensors.router,
     schedules.router,
+    backfills.router,
+    partitions.router,
+    workers.router,
 ]
 
 

@@ -5,7 +5,18 @@ from __future__ import annotations
 import typer
 
 from arco import __version__
-from arco.cli import db, dev, ledger, processes, runs, schedules, sensors, serve
+from arco.cli import (
+    backfills,
+    db,
+    dev,
+    ledger,
+    partitions,
+    processes,
+    runs,
+    schedules,
+    sensors,
+    serve,
+)
 
 app = typer.Typer(
     name="arco",
@@ -18,6 +29,8 @@ app.add_typer(ledger.app, name="ledger")
 app.add_typer(runs.app, name="runs")
 app.add_typer(schedules.app, name="schedules")
 app.add_typer(sensors.app, name="sensors")
+app.add_typer(backfills.app, name="backfills")
+app.add_typer(partitions.app, name="partitions")
 app.command("dev")(dev.dev_command)
 app.command("serve")(serve.serve_command)
 app.command("daemon")(processes.daemon_command)
