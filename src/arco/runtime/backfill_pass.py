@@ -7,7 +7,7 @@ counted, and the others still get their pass.  PAUSED backfills need no decision
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -25,7 +25,6 @@ from arco.storage.reader import Query
 
 CONTROLLER = "backfills"
 DECIDING_STATES = (PENDING, RUNNING, CANCELLING)
-MAX_EVENTS_PER_APPEND = 500
 
 
 def run_backfill_pass(env: RuntimeEnv, now: datetime) -> PassReport:
@@ -49,37 +48,15 @@ def _pass_one(env: RuntimeEnv, scope: Scope, doc: Doc, now: datetime, report: Pa
             env.reader, scope, backfill_id, list_active=view.state == CANCELLING
         )
         decisions = reconcile([view], {backfill_id: progress}, now, env.secrets.for_tenant)
-        for group in _groups(decisions):
-            batch = [event for decision in group for event in decision]
-            outcomes = env.append(batch)
+        for decision, outcomes in zip(decisions, env.append_decisions(decisions), strict=True):
             report.record(outcomes)
-            report.decisions += len(group) - 1  # record() counts one per append
-            _observe(log, batch, outcomes, progress)
+            _observe(log, decision, outcomes, progress)
         if decisions:
             log.info("backfill_pass", state=view.state.value, decisions=len(decisions))
     except Exception:
         log.exception("backfill_pass_failed")
         metrics.CONTROLLER_ERRORS.labels(CONTROLLER).inc()
         report.errors += 1
-
-
-def _groups(decisions: list[list[OrchestrationEvent]]) -> Iterator[list[list[OrchestrationEvent]]]:
-    """Whole decisions, several per append: never a decision split across two appends.
-
-    One append per decision is what atomicity needs; packing several into one append
-    keeps each of them atomic and saves a transaction (on SQLite, a connection) per
-    chunk, which is what a 10,000-chunk backfill with no concurrency cap needs.
-    """
-    group: list[list[OrchestrationEvent]] = []
-    size = 0
-    for decision in decisions:
-        if group and size + len(decision) > MAX_EVENTS_PER_APPEND:
-            yield group
-            group, size = [], 0
-        group.append(decision)
-        size += len(decision)
-    if group:
-        yield group
 
 
 def _observe(

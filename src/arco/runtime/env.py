@@ -7,7 +7,7 @@ append each decision as one batch through :meth:`RuntimeEnv.append`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,6 +19,9 @@ from arco.ledger import AppendOutcome, SqlLedger
 from arco.logs import get_logger
 from arco.secrets import TenantSecrets
 from arco.storage.reader import ProjectionReader
+
+# Events per append when a pass packs several whole decisions into one transaction.
+MAX_EVENTS_PER_APPEND = 500
 
 
 @dataclass
@@ -37,6 +40,39 @@ class RuntimeEnv:
             if isinstance(event.data, RunRequested) and not outcome.duplicate:
                 metrics.RUN_REQUESTS.labels(event.data.source.kind).inc()
         return outcomes
+
+    def append_decisions(
+        self, decisions: Sequence[Sequence[OrchestrationEvent]]
+    ) -> list[list[AppendOutcome]]:
+        """Append whole decisions, several per transaction, never one split across two.
+
+        One append per decision is what atomicity needs; packing several keeps each
+        atomic and saves a transaction per decision, which is what lets a pass with a
+        thousand due ticks (or chunks) finish in well under a second.
+        """
+        outcomes: list[list[AppendOutcome]] = []
+        for group in _groups(decisions):
+            flat = self.append([event for decision in group for event in decision])
+            start = 0
+            for decision in group:
+                outcomes.append(flat[start : start + len(decision)])
+                start += len(decision)
+        return outcomes
+
+
+def _groups(
+    decisions: Sequence[Sequence[OrchestrationEvent]],
+) -> Iterator[list[Sequence[OrchestrationEvent]]]:
+    group: list[Sequence[OrchestrationEvent]] = []
+    size = 0
+    for decision in decisions:
+        if group and size + len(decision) > MAX_EVENTS_PER_APPEND:
+            yield group
+            group, size = [], 0
+        group.append(decision)
+        size += len(decision)
+    if group:
+        yield group
 
 
 @dataclass

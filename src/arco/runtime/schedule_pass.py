@@ -27,22 +27,29 @@ def run_schedule_pass(env: RuntimeEnv, now: datetime) -> PassReport:
     report = PassReport(CONTROLLER)
     for scope in env.reader.scopes(SCHEDULE_DEFINITIONS):
         states = {str(doc["schedule_id"]): doc for doc in env.reader.all(SCHEDULE_STATE, scope)}
+        pending: list[tuple[Any, list[OrchestrationEvent]]] = []
         for doc in env.reader.all(SCHEDULE_DEFINITIONS, scope):
-            due = _run_schedule(env, report, scope, doc, states, now)
+            due = _evaluate_schedule(env, report, scope, doc, states, now, pending)
             if due is not None and (report.next_due is None or due < report.next_due):
                 report.next_due = due
+        # Decisions of many schedules share a transaction; each stays whole (one batch).
+        decisions = [decision for _, decision in pending]
+        for (log, decision), outcomes in zip(pending, env.append_decisions(decisions), strict=True):
+            report.record(outcomes)
+            _observe(log, decision, outcomes, now)
     return report
 
 
-def _run_schedule(
+def _evaluate_schedule(
     env: RuntimeEnv,
     report: PassReport,
     scope: Scope,
     doc: Doc,
     states: Mapping[str, Doc],
     now: datetime,
+    pending: list[tuple[Any, list[OrchestrationEvent]]],
 ) -> datetime | None:
-    """Evaluate one schedule and append its decisions; a failure stays with this schedule."""
+    """Evaluate one schedule, queueing its decisions; a failure stays with this schedule."""
     schedule_id = str(doc.get("schedule_id"))
     log = env.log.bind(
         tenant_id=scope.tenant_id, workspace_id=scope.workspace_id, schedule_id=schedule_id
@@ -51,10 +58,7 @@ def _run_schedule(
         definition = ScheduleDefinition.from_doc(scope.tenant_id, scope.workspace_id, doc)
         state = ScheduleState.from_doc(states.get(schedule_id))
         evaluation = evaluate(definition, state, now, env.secrets.for_tenant)
-        for decision in evaluation.decisions:
-            outcomes = env.append(decision)
-            report.record(outcomes)
-            _observe(log, decision, outcomes, now)
+        pending.extend((log, list(decision)) for decision in evaluation.decisions)
     except Exception:  # isolate: one broken schedule must not stop the others
         report.errors += 1
         metrics.CONTROLLER_ERRORS.labels(CONTROLLER).inc()
