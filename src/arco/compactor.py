@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from arco import metrics
 from arco.fold.apply import apply_event, rows_needed
 from arco.fold.rows import combined_digest
+from arco.fold.tables import RUN_KEY_CONFLICTS
 from arco.ledger.sql import SqlLedger
 from arco.logs import get_logger
 from arco.storage.database import open_engine, read_transaction, sqlite_url, write_transaction
@@ -51,9 +52,13 @@ class VerifyResult:
 class Compactor:
     """Folds ``ledger`` into the projection tables of ``engine``."""
 
-    def __init__(self, ledger: SqlLedger, engine: Engine | None = None) -> None:
+    def __init__(
+        self, ledger: SqlLedger, engine: Engine | None = None, *, observe: bool = True
+    ) -> None:
         self.ledger = ledger
         self.engine = engine or ledger.engine
+        # A scratch compactor (verify) folds history again: it must not count it again.
+        self.observe = observe
         self.log = get_logger("compactor")
 
     def watermark(self) -> int:
@@ -85,14 +90,25 @@ class Compactor:
                         tenant_id=event.tenant_id,
                         workspace_id=event.workspace_id,
                     )
+            if self.observe:
+                self._report_conflicts(rows)
             rows.flush()
             end = batch[-1].offset
             connection.execute(
                 update(watermarks).where(watermarks.c.name == WATERMARK).values(event_offset=end)
             )
-        metrics.EVENTS_FOLDED.inc(len(batch))
-        metrics.UNKNOWN_EVENTS.inc(unknown)
+        if self.observe:
+            metrics.EVENTS_FOLDED.inc(len(batch))
+            metrics.UNKNOWN_EVENTS.inc(unknown)
         return BatchResult(len(batch), end, unknown)
+
+    def _report_conflicts(self, rows: BatchRows) -> None:
+        """Run-key conflicts are found by the fold; say so where operators look."""
+        for _table, tenant, workspace, pk in rows.created(RUN_KEY_CONFLICTS.name):
+            metrics.RUN_KEY_CONFLICTS.inc()
+            self.log.warning(
+                "run_key_conflict", tenant_id=tenant, workspace_id=workspace, conflict=pk
+            )
 
     def catch_up(self, limit: int = DEFAULT_BATCH, *, up_to: int | None = None) -> int:
         """Fold until the watermark reaches the ledger head (or ``up_to``)."""
@@ -130,7 +146,7 @@ class Compactor:
             engine = open_engine(sqlite_url(scratch))
             try:
                 upgrade(engine)
-                scratch_compactor = Compactor(self.ledger, engine)
+                scratch_compactor = Compactor(self.ledger, engine, observe=False)
                 scratch_compactor.catch_up(up_to=watermark)
                 _, rebuilt = scratch_compactor.digests()
             finally:

@@ -136,3 +136,16 @@ def test_two_compactors_take_turns(ledger: SqlLedger, engine: Engine) -> None:
     assert sum(folded) == 30
     assert len(runs_of(engine)) == 30
     assert one.verify().ok
+
+
+def test_conflicts_are_counted_once_in_metrics(ledger: SqlLedger, compactor: Compactor) -> None:
+    from arco import metrics
+
+    before = metrics.RUN_KEY_CONFLICTS._value.get()
+    ledger.append([envelope(run_requested("c", partition="p1"))])
+    ledger.append([envelope(run_requested("c", partition="p2"))])
+    ledger.append([envelope(run_requested("c", partition="p2"), seconds=5)])  # same conflict again
+    compactor.catch_up()
+    assert metrics.RUN_KEY_CONFLICTS._value.get() - before == 1
+    assert compactor.verify().ok  # the scratch rebuild does not count it again
+    assert metrics.RUN_KEY_CONFLICTS._value.get() - before == 1

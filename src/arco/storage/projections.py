@@ -27,6 +27,7 @@ class BatchRows:
         self._assume_empty = assume_empty
         self._cache: dict[RowKey, Row | None] = {}
         self._dirty: set[RowKey] = set()
+        self._created: set[RowKey] = set()
 
     def get(self, table: str, scope: Scope, pk: str) -> Row | None:
         key = (table, scope.tenant_id, scope.workspace_id, pk)
@@ -38,8 +39,14 @@ class BatchRows:
 
     def put(self, table: str, scope: Scope, pk: str, row: Row) -> None:
         key = (table, scope.tenant_id, scope.workspace_id, pk)
+        if self.get(table, scope, pk) is None:
+            self._created.add(key)
         self._cache[key] = row
         self._dirty.add(key)
+
+    def created(self, table: str) -> list[RowKey]:
+        """Rows of ``table`` that did not exist before this batch (for metrics and logs)."""
+        return sorted(key for key in self._created if key[0] == table)
 
     def prefetch(self, wanted: Iterable[tuple[str, Scope, str]]) -> None:
         """Load many rows in one query per (table, tenant, workspace); absent ones too."""
