@@ -23,8 +23,12 @@ import httpx
 
 ARCO = Path(sys.executable).with_name("arco")
 TOKEN = "t"
-TENANT_SECRETS = '{"acme": "s"}'
-API_TOKENS = '{"t": {"tenant": "acme", "workspace": "prod"}}'
+OTHER_TENANT_TOKEN = "t2"  # tenant globex: for isolation tests against a real server
+TENANT_SECRETS = '{"acme": "s", "globex": "s2"}'
+API_TOKENS = (
+    '{"t": {"tenant": "acme", "workspace": "prod"},'
+    ' "t2": {"tenant": "globex", "workspace": "prod"}}'
+)
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
 # Variables that would point a child at another store or server than the test's.
