@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-T = TypeVar("T")
+from arco.storage.reader import Page as RowPage
 
 
 class ErrorBody(BaseModel):
@@ -31,14 +31,10 @@ class AcceptedResponse(BaseModel):
     id: str | None = Field(default=None, description="The id of the resource created or changed")
 
 
-class Page(BaseModel, Generic[T]):
-    items: list[T]
-    next_cursor: str | None = Field(
-        default=None, description="Pass as `cursor` to get the next page; absent on the last page"
-    )
+class PageOut(BaseModel):
+    """A page body; each one declares its ``items`` (of its item model) and ``next_cursor``."""
 
-
-class Doc(BaseModel):
-    """A projection document (fields depend on the resource)."""
-
-    model_config = ConfigDict(extra="allow")
+    @classmethod
+    def of(cls, found: RowPage) -> Self:
+        """The page of projection rows ``found``, each row validated as the item model."""
+        return cls.model_validate({"items": found.items, "next_cursor": found.next_cursor})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Header, Request
 from fastapi.responses import JSONResponse
@@ -21,13 +21,18 @@ IdempotencyKey = Annotated[
 ]
 
 
+def accepted_fields(accepted: Accepted) -> dict[str, Any]:
+    """The AcceptedResponse fields of ``accepted`` (for answers that extend it)."""
+    return {
+        "accepted_event_id": accepted.event_id,
+        "offset": accepted.offset,
+        "duplicate": accepted.duplicate,
+        "id": accepted.resource_id,
+    }
+
+
 def accepted_response(accepted: Accepted) -> tuple[int, BaseModel]:
-    return 202, AcceptedResponse(
-        accepted_event_id=accepted.event_id,
-        offset=accepted.offset,
-        duplicate=accepted.duplicate,
-        id=accepted.resource_id,
-    )
+    return 202, AcceptedResponse(**accepted_fields(accepted))
 
 
 def mutate(

@@ -8,9 +8,18 @@ from typing import Annotated, Any
 import typer
 
 from arco.cli.client import ApiClient, TokenOption, UrlOption
-from arco.cli.common import JsonOption, console, print_json, render, reported_errors
+from arco.cli.common import (
+    JsonOption,
+    console,
+    parse_pairs,
+    print_accepted,
+    print_json,
+    render,
+    reported_errors,
+)
+from arco.cli.options import TagOption
 from arco.cli.progress import wait_until
-from arco.errors import ValidationError
+from arco.cli.selectors import FilterOption, FromOption, KeyOption, ToOption, partition_selector
 
 app = typer.Typer(
     help="Backfills: preview, create, list, show, chunks, pause, resume, cancel, retry-failed.",
@@ -40,21 +49,6 @@ CHUNK_COLUMNS = [
 AssetOption = Annotated[
     list[str], typer.Option("--asset", "-a", help="Asset key (repeatable; one partitions def)")
 ]
-FromOption = Annotated[
-    str | None, typer.Option("--from", help="First partition key of a range (inclusive)")
-]
-ToOption = Annotated[
-    str | None, typer.Option("--to", help="Last partition key of a range (inclusive)")
-]
-KeyOption = Annotated[list[str] | None, typer.Option("--key", help="Partition key (repeatable)")]
-FilterOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--filter",
-        help="dimension=glob (repeatable), e.g. region=us-*; `key` on a one-dimension "
-        "definition; with --from/--to the range is narrowed",
-    ),
-]
 ChunkSizeOption = Annotated[int, typer.Option("--chunk-size", min=1, help="Partitions per run")]
 WaitOption = Annotated[
     bool, typer.Option("--wait", help="Follow it with a progress bar until it ends")
@@ -73,68 +67,29 @@ ReasonOption = Annotated[str | None, typer.Option("--reason", help="Why (kept in
 # --- helpers ----------------------------------------------------------------------------
 
 
-def selector(
-    start: str | None, end: str | None, keys: list[str] | None, filters: list[str] | None
-) -> dict[str, Any]:
-    """The request's PartitionSelector from --from/--to, --key or --filter."""
-    ranged = None
-    if start is not None or end is not None:
-        if start is None or end is None:
-            raise ValidationError(
-                "a range needs both ends",
-                field="--from" if start is None else "--to",
-                allowed="--from START --to END",
-            )
-        ranged = {"kind": "range", "start": start, "end": end}
-    if keys:
-        if ranged is not None or filters:
-            raise ValidationError(
-                "--key names the partitions itself; drop --from/--to and --filter",
-                field="--key",
-                allowed="--key K (repeatable) alone",
-            )
-        return {"kind": "keys", "keys": keys}
-    if filters:
-        return {"kind": "filter", "dimensions": _pairs(filters, "--filter"), "range": ranged}
-    if ranged is None:
-        raise ValidationError(
-            "which partitions? give a range, keys or a filter",
-            field="--from",
-            allowed="--from START --to END, --key K (repeatable), or --filter dim=glob",
-        )
-    return ranged
-
-
-def _pairs(items: list[str], option: str) -> dict[str, str]:
-    pairs: dict[str, str] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise ValidationError(
-                f"bad {option} {item!r}", field=option, value=item, allowed="name=value"
-            )
-        pairs[name] = value
-    return pairs
-
-
 def _flat(backfill: dict[str, Any]) -> dict[str, Any]:
     """A backfill with its progress as table cells."""
-    parts = backfill.get("counters", {}).get("partitions", {})
-    chunks = backfill.get("counters", {}).get("chunks", {})
-    done = sum(int(parts.get(s, 0)) for s in ("succeeded", "failed", "cancelled"))
-    chunks_done = sum(int(chunks.get(s, 0)) for s in ("succeeded", "failed", "cancelled"))
+    parts, chunks = _counters(backfill, "partitions"), _counters(backfill, "chunks")
     return {
         **backfill,
-        "partitions_done": f"{done}/{parts.get('total', 0)}",
+        "partitions_done": f"{_done(parts)}/{parts.get('total', 0)}",
         "partitions_failed": int(parts.get("failed", 0)) + int(parts.get("cancelled", 0)),
-        "chunks_done": f"{chunks_done}/{chunks.get('total', 0)}",
+        "chunks_done": f"{_done(chunks)}/{chunks.get('total', 0)}",
     }
 
 
+def _counters(backfill: dict[str, Any], name: str) -> dict[str, Any]:
+    counters: dict[str, Any] = backfill.get("counters", {}).get(name, {})
+    return counters
+
+
+def _done(counters: dict[str, Any]) -> int:
+    return sum(int(counters.get(s, 0)) for s in ("succeeded", "failed", "cancelled"))
+
+
 def _progress(backfill: dict[str, Any]) -> tuple[int, int]:
-    parts = backfill.get("counters", {}).get("partitions", {})
-    done = sum(int(parts.get(s, 0)) for s in ("succeeded", "failed", "cancelled"))
-    return done, int(parts.get("total", 0))
+    parts = _counters(backfill, "partitions")
+    return _done(parts), int(parts.get("total", 0))
 
 
 def wait_for_backfill(client: ApiClient, backfill_id: str, *, quiet: bool) -> dict[str, Any]:
@@ -200,7 +155,7 @@ def preview_command(
     with reported_errors(json):
         body = {
             "asset_selection": asset,
-            "selector": selector(start, end, key, filter_),
+            "selector": partition_selector(start, end, key, filter_),
             "chunk_size": chunk_size,
         }
         found = ApiClient.resolve(url, token).post("/backfills/preview", body)
@@ -226,7 +181,7 @@ def create_command(
         int | None,
         typer.Option("--max-concurrent-runs", min=1, help="Chunks running at once (default: all)"),
     ] = None,
-    tag: Annotated[list[str] | None, typer.Option("--tag", help="key=value (repeatable)")] = None,
+    tag: TagOption = None,
     request_id: Annotated[
         str | None, typer.Option("--request-id", help="Idempotency key: the same id, one backfill")
     ] = None,
@@ -246,10 +201,10 @@ def create_command(
     with reported_errors(json):
         body = {
             "asset_selection": asset,
-            "selector": selector(start, end, key, filter_),
+            "selector": partition_selector(start, end, key, filter_),
             "chunk_size": chunk_size,
             "max_concurrent_runs": max_concurrent_runs,
-            "tags": _pairs(tag or [], "--tag"),
+            "tags": parse_pairs(tag, "--tag"),
         }
         client = ApiClient.resolve(url, token)
         accepted = client.post("/backfills", body, idempotency_key=request_id)
@@ -357,13 +312,10 @@ def _transition(
             f"/backfills/{backfill_id}/{action}",
             {"expected_state_version": expected_version, "reason": reason},
         )
-    if as_json:
-        print_json({**accepted, "expected_state_version": expected_version})
-        return
-    again = " (already so)" if accepted.get("duplicate") else ""
-    console.print(
-        f"{action} of backfill {backfill_id} accepted at state_version {expected_version}"
-        f"{again} (event {accepted['accepted_event_id']})"
+    print_accepted(
+        {**accepted, "expected_state_version": expected_version},
+        f"{action} of backfill {backfill_id} accepted at state_version {expected_version}",
+        as_json,
     )
 
 

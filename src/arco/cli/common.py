@@ -15,7 +15,7 @@ from rich.table import Table
 from sqlalchemy import Engine
 
 from arco.config import DATA_DIR_ENV, DATABASE_URL_ENV, StoreConfig, resolve_store
-from arco.errors import ArcoError
+from arco.errors import ArcoError, ValidationError
 from arco.storage.database import open_engine
 
 console = Console()
@@ -80,6 +80,36 @@ def reported_errors(as_json: bool = False) -> Iterator[None]:
         yield
     except ArcoError as error:
         raise fail(error, as_json=as_json) from None
+
+
+def print_accepted(accepted: dict[str, Any], message: str, as_json: bool) -> None:
+    """Print a mutation's answer: JSON, or ``message`` with the event (and whether it repeated)."""
+    if as_json:
+        print_json(accepted)
+        return
+    again = " (already so)" if accepted.get("duplicate") else ""
+    console.print(f"{message}{again} (event {accepted['accepted_event_id']})")
+
+
+def given(**values: object) -> dict[str, object]:
+    """The options the user gave (so the server keeps its defaults and current values)."""
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def parse_pairs(items: list[str] | None, option: str, allowed: str = "key=value") -> dict[str, str]:
+    """``key=value`` options (``--tag``, ``--attribute``, ``--filter``) as a dict."""
+    pairs: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValidationError(
+                f"{option} takes {allowed}, got {item!r}",
+                field=option,
+                value=item,
+                allowed=allowed,
+            )
+        pairs[key] = value
+    return pairs
 
 
 def render(

@@ -12,10 +12,12 @@ from arco.cli.common import (
     JsonOption,
     console,
     err_console,
+    parse_pairs,
     print_json,
     render,
     reported_errors,
 )
+from arco.cli.options import RequestIdOption, TagOption
 from arco.cli.progress import wait_until
 from arco.errors import ValidationError
 
@@ -97,17 +99,17 @@ def request_command(
     partition: Annotated[
         list[str] | None, typer.Option("--partition", "-p", help="Partition key (repeatable)")
     ] = None,
-    tag: Annotated[list[str] | None, typer.Option(help="key=value (repeatable)")] = None,
-    request_id: Annotated[str | None, typer.Option(help="Idempotency key for this request")] = None,
+    tag: TagOption = None,
+    request_id: RequestIdOption = None,
     url: UrlOption = None,
     token: TokenOption = None,
     json: JsonOption = False,
     wait: WaitOption = False,
 ) -> None:
     """Request a run of ASSETS.  Example: arco runs request raw_events -p 2024-01-01 --wait"""
-    tags = dict(item.split("=", 1) for item in (tag or []))
-    body = {"asset_selection": assets, "partition_keys": partition, "tags": tags}
     with reported_errors(json):
+        tags = parse_pairs(tag, "--tag")
+        body = {"asset_selection": assets, "partition_keys": partition, "tags": tags}
         client = ApiClient.resolve(url, token)
         accepted = client.post("/runs", body, idempotency_key=request_id)
         result = wait_for_run(client, accepted["id"], quiet=json) if wait else accepted

@@ -8,7 +8,17 @@ from typing import Annotated, Any
 import typer
 
 from arco.cli.client import ApiClient, TokenOption, UrlOption
-from arco.cli.common import JsonOption, console, print_json, render, reported_errors
+from arco.cli.common import (
+    JsonOption,
+    console,
+    given,
+    parse_pairs,
+    print_accepted,
+    print_json,
+    render,
+    reported_errors,
+)
+from arco.cli.options import PausedOption, ReplaceTagsOption, RequestIdOption, TagOption
 from arco.cli.runs import wait_for_run
 from arco.errors import ValidationError
 
@@ -64,7 +74,6 @@ CatchUpOnResumeOption = Annotated[
         show_default=False,
     ),
 ]
-TagOption = Annotated[list[str] | None, typer.Option("--tag", help="key=value (repeatable)")]
 DescriptionOption = Annotated[str | None, typer.Option("--description", help="Free text")]
 PartitionsOption = Annotated[
     str | None,
@@ -79,20 +88,6 @@ ExpectedVersionOption = Annotated[
         "--expected-version", min=1, help="Refuse (409) unless this is still the current version"
     ),
 ]
-
-
-def _tags(items: list[str] | None) -> dict[str, str] | None:
-    if items is None:
-        return None
-    tags: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValidationError(
-                f"bad tag {item!r}", field="--tag", value=item, allowed="key=value"
-            )
-        tags[key] = value
-    return tags
 
 
 def _partitions(text: str | None) -> Any:
@@ -114,12 +109,20 @@ def _flat(schedule: dict[str, Any]) -> dict[str, Any]:
     return {**schedule.get("spec", {}), **schedule}
 
 
-def _accepted(what: str, accepted: dict[str, Any], as_json: bool) -> None:
-    if as_json:
-        print_json(accepted)
-        return
-    again = " (already so)" if accepted.get("duplicate") else ""
-    console.print(f"{what}{again} (event {accepted['accepted_event_id']})")
+def _switch(
+    action: str,
+    schedule_id: str,
+    expected_version: int | None,
+    url: str | None,
+    token: str | None,
+    as_json: bool,
+) -> None:
+    """Pause or resume (at ``expected_version``, when given)."""
+    with reported_errors(as_json):
+        accepted = ApiClient.resolve(url, token).post(
+            f"/schedules/{schedule_id}/{action}", {"expected_version": expected_version}
+        )
+    print_accepted(accepted, f"{action}d schedule {schedule_id}", as_json)
 
 
 @app.command("list")
@@ -184,11 +187,11 @@ def create_command(
     tag: TagOption = None,
     description: DescriptionOption = None,
     partitions: PartitionsOption = None,
-    paused: Annotated[bool, typer.Option("--paused", help="Create it paused")] = False,
+    paused: PausedOption = False,
     schedule_id: Annotated[
         str | None, typer.Option("--id", help="Choose the schedule id (default: a new one)")
     ] = None,
-    request_id: Annotated[str | None, typer.Option(help="Idempotency key for this request")] = None,
+    request_id: RequestIdOption = None,
     url: UrlOption = None,
     token: TokenOption = None,
     json: JsonOption = False,
@@ -205,20 +208,19 @@ def create_command(
             "asset_selection": asset,
             "enabled": not paused,
             "schedule_id": schedule_id,
-            "tags": _tags(tag) or {},
+            "tags": parse_pairs(tag, "--tag"),
             "description": description,
             "partitions": _partitions(partitions),
+            **given(
+                catchup_window_minutes=catchup_window_minutes,
+                max_catchup_ticks=max_catchup_ticks,
+                catch_up_on_resume=catch_up_on_resume,
+            ),
         }
-        optional = {
-            "catchup_window_minutes": catchup_window_minutes,
-            "max_catchup_ticks": max_catchup_ticks,
-            "catch_up_on_resume": catch_up_on_resume,
-        }
-        body.update({k: v for k, v in optional.items() if v is not None})
         accepted = ApiClient.resolve(url, token).post(
             "/schedules", body, idempotency_key=request_id
         )
-    _accepted(f"created schedule [bold]{accepted['id']}[/bold]", accepted, json)
+    print_accepted(accepted, f"created schedule [bold]{accepted['id']}[/bold]", json)
 
 
 @app.command("update")
@@ -231,9 +233,7 @@ def update_command(
     catchup_window_minutes: CatchupWindowOption = None,
     max_catchup_ticks: MaxCatchupOption = None,
     catch_up_on_resume: CatchUpOnResumeOption = None,
-    tag: Annotated[
-        list[str] | None, typer.Option("--tag", help="key=value (repeatable; replaces all tags)")
-    ] = None,
+    tag: ReplaceTagsOption = None,
     description: DescriptionOption = None,
     partitions: PartitionsOption = None,
     expected_version: ExpectedVersionOption = None,
@@ -246,22 +246,21 @@ def update_command(
     Example: arco schedules update 01J2Z3... --cron "0 3 * * *" --expected-version 2
     """
     with reported_errors(json):
-        changes = {
-            "name": name,
-            "cron": cron,
-            "timezone": timezone,
-            "asset_selection": asset,
-            "catchup_window_minutes": catchup_window_minutes,
-            "max_catchup_ticks": max_catchup_ticks,
-            "catch_up_on_resume": catch_up_on_resume,
-            "tags": _tags(tag),
-            "description": description,
-            "partitions": _partitions(partitions),
-            "expected_version": expected_version,
-        }
-        body = {k: v for k, v in changes.items() if v is not None}
+        body = given(
+            name=name,
+            cron=cron,
+            timezone=timezone,
+            asset_selection=asset,
+            catchup_window_minutes=catchup_window_minutes,
+            max_catchup_ticks=max_catchup_ticks,
+            catch_up_on_resume=catch_up_on_resume,
+            tags=None if tag is None else parse_pairs(tag, "--tag"),
+            description=description,
+            partitions=_partitions(partitions),
+            expected_version=expected_version,
+        )
         accepted = ApiClient.resolve(url, token).patch(f"/schedules/{schedule_id}", body)
-    _accepted(f"updated schedule {schedule_id}", accepted, json)
+    print_accepted(accepted, f"updated schedule {schedule_id}", json)
 
 
 @app.command("pause")
@@ -276,11 +275,7 @@ def pause_command(
 
     Example: arco schedules pause 01J2Z3...
     """
-    with reported_errors(json):
-        accepted = ApiClient.resolve(url, token).post(
-            f"/schedules/{schedule_id}/pause", {"expected_version": expected_version}
-        )
-    _accepted(f"paused schedule {schedule_id}", accepted, json)
+    _switch("pause", schedule_id, expected_version, url, token, json)
 
 
 @app.command("resume")
@@ -295,11 +290,7 @@ def resume_command(
 
     Example: arco schedules resume 01J2Z3...
     """
-    with reported_errors(json):
-        accepted = ApiClient.resolve(url, token).post(
-            f"/schedules/{schedule_id}/resume", {"expected_version": expected_version}
-        )
-    _accepted(f"resumed schedule {schedule_id}", accepted, json)
+    _switch("resume", schedule_id, expected_version, url, token, json)
 
 
 @app.command("trigger")

@@ -11,7 +11,18 @@ import typer
 from rich.table import Table
 
 from arco.cli.client import ApiClient, TokenOption, UrlOption
-from arco.cli.common import JsonOption, console, err_console, print_json, render, reported_errors
+from arco.cli.common import (
+    JsonOption,
+    console,
+    err_console,
+    given,
+    parse_pairs,
+    print_accepted,
+    print_json,
+    render,
+    reported_errors,
+)
+from arco.cli.options import PausedOption, ReplaceTagsOption, RequestIdOption, TagOption
 from arco.errors import ValidationError
 
 app = typer.Typer(
@@ -74,7 +85,6 @@ IntervalOption = Annotated[
 TimeoutOption = Annotated[
     float | None, typer.Option("--timeout", help="Seconds one evaluation may take")
 ]
-TagOption = Annotated[list[str] | None, typer.Option("--tag", help="key=value (repeatable)")]
 DescriptionOption = Annotated[str | None, typer.Option(help="What the sensor watches")]
 DataOption = Annotated[
     str | None, typer.Option("--data", help="Message data as text (sent base64-encoded)")
@@ -138,8 +148,8 @@ def create_command(
     timeout: TimeoutOption = None,
     tag: TagOption = None,
     description: DescriptionOption = None,
-    paused: Annotated[bool, typer.Option("--paused", help="Create it paused")] = False,
-    request_id: Annotated[str | None, typer.Option(help="Idempotency key for this request")] = None,
+    paused: PausedOption = False,
+    request_id: RequestIdOption = None,
     url: UrlOption = None,
     token: TokenOption = None,
     json: JsonOption = False,
@@ -150,14 +160,14 @@ def create_command(
             "name": name,
             "kind": kind,
             "asset_selection": asset or [],
-            "tags": _pairs(tag, "--tag"),
+            "tags": parse_pairs(tag, "--tag"),
             "enabled": not paused,
-            **_given(
+            **given(
                 minimum_interval_seconds=interval, timeout_seconds=timeout, description=description
             ),
         }
         accepted = ApiClient.resolve(url, token).post("/sensors", body, idempotency_key=request_id)
-    _accepted(accepted, f"created sensor [bold]{accepted['id']}[/bold]", json)
+    print_accepted(accepted, f"created sensor [bold]{accepted['id']}[/bold]", json)
 
 
 @app.command("update")
@@ -170,9 +180,7 @@ def update_command(
     ] = None,
     interval: IntervalOption = None,
     timeout: TimeoutOption = None,
-    tag: Annotated[
-        list[str] | None, typer.Option("--tag", help="key=value (repeatable; replaces all tags)")
-    ] = None,
+    tag: ReplaceTagsOption = None,
     description: DescriptionOption = None,
     expected_version: Annotated[
         int | None,
@@ -184,19 +192,19 @@ def update_command(
 ) -> None:
     """Change what is given; the rest stays.  Example: arco sensors update 01J… --interval 300"""
     with reported_errors(json):
-        body = _given(
+        body = given(
             name=name,
             asset_selection=asset,
             minimum_interval_seconds=interval,
             timeout_seconds=timeout,
-            tags=None if tag is None else _pairs(tag, "--tag"),
+            tags=None if tag is None else parse_pairs(tag, "--tag"),
             description=description,
             expected_definition_version=expected_version,
         )
         accepted = ApiClient.resolve(url, token).request(
             "PATCH", f"/sensors/{sensor_id}", body=body
         )
-    _accepted(accepted, f"updated sensor {sensor_id}", json)
+    print_accepted(accepted, f"updated sensor {sensor_id}", json)
 
 
 @app.command("pause")
@@ -204,9 +212,7 @@ def pause_command(
     sensor_id: SensorId, url: UrlOption = None, token: TokenOption = None, json: JsonOption = False
 ) -> None:
     """Stop evaluating; pushed messages are recorded as skipped.  Example: arco sensors pause 01J…"""
-    with reported_errors(json):
-        accepted = ApiClient.resolve(url, token).post(f"/sensors/{sensor_id}/pause")
-    _accepted(accepted, f"paused sensor {sensor_id}", json)
+    _switch("pause", sensor_id, url, token, json)
 
 
 @app.command("resume")
@@ -214,9 +220,7 @@ def resume_command(
     sensor_id: SensorId, url: UrlOption = None, token: TokenOption = None, json: JsonOption = False
 ) -> None:
     """Evaluate again, from the cursor it had.  Example: arco sensors resume 01J…"""
-    with reported_errors(json):
-        accepted = ApiClient.resolve(url, token).post(f"/sensors/{sensor_id}/resume")
-    _accepted(accepted, f"resumed sensor {sensor_id}", json)
+    _switch("resume", sensor_id, url, token, json)
 
 
 @app.command("reset-cursor")
@@ -238,7 +242,7 @@ def reset_cursor_command(
     body = {"cursor": cursor, "expected_state_version": expected_state_version}
     with reported_errors(json):
         accepted = ApiClient.resolve(url, token).post(f"/sensors/{sensor_id}/reset-cursor", body)
-    _accepted(accepted, f"cursor of {sensor_id} set to {cursor!r}", json)
+    print_accepted(accepted, f"cursor of {sensor_id} set to {cursor!r}", json)
 
 
 @app.command("evals")
@@ -298,8 +302,8 @@ def evaluate_command(
         if data is not None or data_file is not None or attribute or message_id is not None:
             body["sample_payload"] = {
                 "data": _data(data, data_file),
-                "attributes": _pairs(attribute, "--attribute"),
-                **_given(message_id=message_id),
+                "attributes": parse_pairs(attribute, "--attribute"),
+                **given(message_id=message_id),
             }
         result = ApiClient.resolve(url, token).post(f"/sensors/{sensor_id}/evaluate", body)
     _evaluation(result, json)
@@ -327,7 +331,7 @@ def push_command(
         message = {
             "message_id": message_id or uuid.uuid4().hex,
             "data": _data(data, data_file),
-            "attributes": _pairs(attribute, "--attribute"),
+            "attributes": parse_pairs(attribute, "--attribute"),
             "publish_time": publish_time,
         }
         result = ApiClient.resolve(url, token).post(
@@ -339,24 +343,11 @@ def push_command(
 # --- helpers ----------------------------------------------------------------------------
 
 
-def _given(**values: object) -> dict[str, object]:
-    """The options the user gave (so the server keeps its defaults and current values)."""
-    return {key: value for key, value in values.items() if value is not None}
-
-
-def _pairs(items: list[str] | None, option: str) -> dict[str, str]:
-    pairs: dict[str, str] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValidationError(
-                f"{option} takes key=value, got {item!r}",
-                field=option,
-                value=item,
-                allowed="key=value",
-            )
-        pairs[key] = value
-    return pairs
+def _switch(action: str, sensor_id: str, url: str | None, token: str | None, as_json: bool) -> None:
+    """Pause or resume."""
+    with reported_errors(as_json):
+        accepted = ApiClient.resolve(url, token).post(f"/sensors/{sensor_id}/{action}")
+    print_accepted(accepted, f"{action}d sensor {sensor_id}", as_json)
 
 
 def _data(text: str | None, path: Path | None) -> str | None:
@@ -369,13 +360,6 @@ def _data(text: str | None, path: Path | None) -> str | None:
     if path is not None:
         return base64.b64encode(path.read_bytes()).decode()
     return None if text is None else base64.b64encode(text.encode()).decode()
-
-
-def _accepted(accepted: dict[str, Any], message: str, as_json: bool) -> None:
-    if as_json:
-        print_json(accepted)
-    else:
-        console.print(f"{message} (event {accepted['accepted_event_id']})")
 
 
 def _evaluation(result: dict[str, Any], as_json: bool) -> None:

@@ -6,10 +6,12 @@ is ``task_started:{attempt_id}``.  The ledger serializes appends and drops a
 second event with the same key, so exactly one claim per attempt is ever
 ``Appended``: that worker owns the attempt; everybody else gets ``Duplicate``
 and moves on.  (A ``Duplicate`` whose stored event names *this* worker is ours
-too: an append retried after an ambiguous commit.)  The lease never expires by
-itself: an owner that dies stops heartbeating, and the execution engine's
-anti-entropy dispatches a new attempt under a new ``attempt_id``, which is a
-new lease; a late report from the dead attempt cannot change the task.
+too: an append retried after an ambiguous commit.  That rule lives in
+:mod:`arco.services.leases`, shared with the HTTP worker contract.)  The lease
+never expires by itself: an owner that dies stops heartbeating, and the
+execution engine's anti-entropy dispatches a new attempt under a new
+``attempt_id``, which is a new lease; a late report from the dead attempt cannot
+change the task.
 
 While an attempt runs, the worker sends ``TaskHeartbeat`` every
 ``heartbeat_interval``, watches the run for ``cancelling`` (then kills the
@@ -39,10 +41,9 @@ from arco.controllers.execution_views import TaskView
 from arco.errors import ArcoError
 from arco.events import OrchestrationEvent, Payload, TaskFinished, TaskHeartbeat, TaskStarted
 from arco.events.execution import TaskError
-from arco.fold.execution_state import ACTIVE_TASK_STATES, task_pk
+from arco.fold.execution_state import task_pk
 from arco.fold.rows import Doc, Scope
 from arco.fold.tables import RUNS, TASKS
-from arco.ledger import Appended
 from arco.logs import get_logger
 from arco.runtime.env import RuntimeEnv
 from arco.runtime.executor import (
@@ -54,6 +55,7 @@ from arco.runtime.executor import (
     ThreadExecution,
 )
 from arco.sdk.definitions import Definitions
+from arco.services.leases import read_claim, stop_reason
 from arco.storage.reader import Query
 
 ExecutorKind = Literal["subprocess", "thread", "inline"]
@@ -195,7 +197,7 @@ class Worker:
         )
         [outcome] = self.env.append([self._event(scope, started)])
         self._remember(task.attempt_id)
-        if not isinstance(outcome, Appended) and not self._won_before(scope, started):
+        if not read_claim(self.env.ledger, scope, started, outcome).won:
             self._lost_count += 1
             CLAIMS.labels("lost").inc()
             return False
@@ -203,16 +205,6 @@ class Worker:
         CLAIMS.labels("won").inc()
         self._launch(scope, task)
         return True
-
-    def _won_before(self, scope: Scope, started: TaskStarted) -> bool:
-        """Our own earlier claim (an append retried after an ambiguous commit), unfinished."""
-        stored = self.env.ledger.find_by_key(
-            scope.tenant_id, scope.workspace_id, started.idempotency_key()
-        )
-        if stored is None or stored.data != started:
-            return False
-        finished = f"task_finished:{started.attempt_id}"
-        return self.env.ledger.find_by_key(scope.tenant_id, scope.workspace_id, finished) is None
 
     def _remember(self, attempt_id: str) -> None:
         self._handled[attempt_id] = None
@@ -263,23 +255,14 @@ class Worker:
         self._finish(attempt, result)
 
     def _why_stop(self, attempt: RunningAttempt) -> str | None:
-        """Why a running attempt must be killed: its run is cancelling, or it is no longer
-        the task's live attempt (the engine timed it out or dispatched a newer one)."""
+        """Why a running attempt must be killed (:func:`arco.services.leases.stop_reason`)."""
         task = attempt.task
         try:
             run = self.env.reader.get(RUNS, attempt.scope, task.run_id)
             doc = self.env.reader.get(TASKS, attempt.scope, task_pk(task.run_id, task.task_key))
         except ArcoError:
             return None  # the projections are unreachable: keep running, check again later
-        if run is not None and run.get("state") == "cancelling":
-            return "run cancelled while the task was running"
-        if doc is None:
-            return None
-        if doc.get("attempt_id") != task.attempt_id:
-            return f"attempt superseded by attempt {doc.get('attempt')} ({doc.get('attempt_id')})"
-        if doc.get("state") not in ACTIVE_TASK_STATES:
-            return f"the engine ended this attempt (task is {doc.get('state')})"
-        return None
+        return stop_reason(run, doc, task.attempt_id)
 
     def _heartbeat(self, attempt: RunningAttempt, now: datetime) -> None:
         attempt.heartbeats += 1

@@ -30,7 +30,6 @@ from arco.events import (
     BackfillState,
     BackfillStateChanged,
     PartitionSelector,
-    StoredEvent,
 )
 from arco.fold.backfills import CHUNK_TERMINAL_STATES
 from arco.fold.context import iso
@@ -198,7 +197,7 @@ def retry_failed(ctx: ServiceContext, backfill_id: str, retry_request_id: str) -
     outcome = ctx.append([event])[0]
     if outcome.duplicate:
         # The same retry was appended before and is not folded yet: answer with it.
-        original = _event_at(ctx, outcome.offset)
+        original = ctx.event_at(outcome.offset)
         if original is not None and isinstance(original.data, BackfillCreated):
             return Accepted(original.event_id, outcome.offset, True, original.data.backfill_id)
     return Accepted(event.event_id, outcome.offset, outcome.duplicate, child_id)
@@ -352,7 +351,7 @@ def _request(
     outcome = ctx.append([event])[0]
     if outcome.duplicate:
         # Another request took this version and is not folded yet.
-        stored = _event_at(ctx, outcome.offset)
+        stored = ctx.event_at(outcome.offset)
         original = None if stored is None else stored.data
         if (
             isinstance(original, BackfillStateChanged)
@@ -387,16 +386,6 @@ def _known_request(ctx: ServiceContext, request_key: str) -> Accepted | None:
 def _accepted_existing(ctx: ServiceContext, event_id: str | None, backfill_id: str) -> Accepted:
     offset = None if event_id is None else ctx.reader.offset_of(ctx.scope, event_id)
     return Accepted(event_id or "", offset or 0, True, backfill_id)
-
-
-def _event_at(ctx: ServiceContext, offset: int) -> StoredEvent | None:
-    found = ctx.ledger.read(
-        after_offset=offset - 1,
-        limit=1,
-        tenant_id=ctx.scope.tenant_id,
-        workspace_id=ctx.scope.workspace_id,
-    )
-    return found[0] if found and found[0].offset == offset else None
 
 
 def _chunk_display(reader: ProjectionReader, scope: Scope, chunk: Doc) -> Doc:

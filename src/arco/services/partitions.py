@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -36,6 +36,7 @@ from arco.partitions.status import (
     summarize,
 )
 from arco.sdk.assets import AssetsDefinition
+from arco.sdk.definitions import Definitions
 from arco.services import ServiceContext
 from arco.storage.partition_status import StatusSql, latest_materialization, rows_for_keys
 
@@ -48,6 +49,17 @@ _SCAN_BATCH = 1000
 class PartitionPage:
     items: list[PartitionStatus]
     next_cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class AssetPartitionsPage:
+    """(asset key, status) pairs of one asset or of several, in asset-key order."""
+
+    items: list[tuple[str, PartitionStatus]]
+    next_cursor: str | None = None
+
+
+PageOf = Callable[[AssetInfo, str | None, int], PartitionPage]
 
 
 def asset_infos(assets: Iterable[AssetsDefinition]) -> dict[str, AssetInfo]:
@@ -134,6 +146,76 @@ def asset_summary(ctx: ServiceContext, asset: AssetInfo) -> StatusSummary:
     now = ctx.clock.now()
     counts = StatusSql(ctx.reader.engine, ctx.scope, asset, now).counts()
     return summarize(asset, now, counts.by_status, counts.by_reason, counts.last_attempt_failed)
+
+
+def list_partitions_across(
+    ctx: ServiceContext,
+    definitions: Definitions,
+    asset_key: str | None = None,
+    *,
+    status: DisplayStatus | str | None = None,
+    cursor: str | None = None,
+    limit: int = 100,
+) -> AssetPartitionsPage:
+    """:func:`list_partitions` of one asset, or of every asset in key order."""
+    return _across_assets(
+        definitions,
+        asset_key,
+        cursor,
+        limit,
+        lambda info, inner, n: list_partitions(ctx, info, status=status, cursor=inner, limit=n),
+    )
+
+
+def list_stale_across(
+    ctx: ServiceContext,
+    definitions: Definitions,
+    asset_key: str | None = None,
+    *,
+    cursor: str | None = None,
+    limit: int = 100,
+) -> AssetPartitionsPage:
+    """:func:`list_stale_partitions` of one asset, or of every asset in key order."""
+    return _across_assets(
+        definitions,
+        asset_key,
+        cursor,
+        limit,
+        lambda info, inner, n: list_stale_partitions(ctx, info, cursor=inner, limit=n),
+    )
+
+
+def _across_assets(
+    definitions: Definitions,
+    asset_key: str | None,
+    cursor: str | None,
+    limit: int,
+    page_of: PageOf,
+) -> AssetPartitionsPage:
+    """Pages of one asset, or of every asset in key order under one cursor.
+
+    The cursor names the asset and that asset's own cursor, so a page that stops inside
+    an asset continues there; a short page with a cursor means "scan on".
+    """
+    keys = sorted(definitions.assets_by_key)
+    if asset_key is not None and asset_key not in definitions.assets_by_key:
+        raise ValidationError(
+            f"unknown asset {asset_key!r}", field="asset_key", value=asset_key, allowed=keys
+        )
+    wanted = keys if asset_key is None else [asset_key]
+    position, inner = _decode_asset_cursor(cursor, wanted)
+    items: list[tuple[str, PartitionStatus]] = []
+    for index in range(position, len(wanted)):
+        key = wanted[index]
+        found = page_of(definitions.asset_info(key), inner, limit - len(items))
+        items += [(key, item) for item in found.items]
+        inner = None
+        if found.next_cursor is not None:
+            return AssetPartitionsPage(items, _encode(key, found.next_cursor))
+        if len(items) >= limit:
+            more = index + 1 < len(wanted)
+            return AssetPartitionsPage(items, _encode(wanted[index + 1], None) if more else None)
+    return AssetPartitionsPage(items)
 
 
 def _walk_definition(
@@ -225,9 +307,16 @@ def _limit(limit: int) -> int:
     return limit
 
 
-def _encode(kind: str, value: int | str) -> str:
-    raw = json.dumps([kind, value], separators=(",", ":")).encode()
+def _encode(first: str, second: int | str | None) -> str:
+    raw = json.dumps([first, second], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _pair(cursor: str) -> tuple[object, object]:
+    """What ``_encode`` made ``cursor`` from (ValueError or TypeError if it did not)."""
+    padded = cursor + "=" * (-len(cursor) % 4)
+    first, second = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    return first, second
 
 
 def _decode_index(cursor: str | None) -> int:
@@ -250,8 +339,7 @@ def _decode_key(cursor: str | None) -> str | None:
 
 def _decode(cursor: str, kind: str) -> object:
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        found, value = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        found, value = _pair(cursor)
     except (ValueError, TypeError) as error:
         raise _bad_cursor(cursor) from error
     if found != kind:
@@ -262,4 +350,27 @@ def _decode(cursor: str, kind: str) -> object:
 def _bad_cursor(cursor: str) -> ValidationError:
     return ValidationError(
         "cursor is not one this listing handed out", field="cursor", value=cursor
+    )
+
+
+def _decode_asset_cursor(cursor: str | None, assets: list[str]) -> tuple[int, str | None]:
+    """(index of the asset to continue with, that asset's cursor)."""
+    if cursor is None:
+        return 0, None
+    try:
+        asset_key, inner = _pair(cursor)
+    except (ValueError, TypeError) as error:
+        raise _bad_asset_cursor(cursor) from error
+    if not isinstance(asset_key, str) or asset_key not in assets:
+        raise _bad_asset_cursor(cursor)
+    if not (inner is None or isinstance(inner, str)):
+        raise _bad_asset_cursor(cursor)
+    return assets.index(asset_key), inner
+
+
+def _bad_asset_cursor(cursor: str) -> ValidationError:
+    return ValidationError(
+        "cursor is not one this listing handed out (same asset_key and status?)",
+        field="cursor",
+        value=cursor,
     )

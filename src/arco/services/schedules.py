@@ -9,7 +9,7 @@ by their keys), so callers see their own writes and version checks ignore compac
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,7 +22,7 @@ from arco.errors import (
     ValidationError,
     VersionConflictError,
 )
-from arco.events import StoredEvent
+from arco.events import RunRequested, StoredEvent
 from arco.events.schedules import (
     TICK_STATUSES,
     ScheduleCreated,
@@ -40,10 +40,24 @@ from arco.fold.schedules import definition_after
 from arco.fold.tables import SCHEDULE_DEFINITIONS, SCHEDULE_STATE, SCHEDULE_TICKS
 from arco.ids import new_ulid
 from arco.partitions import partitions_def_from_dict
-from arco.services import Accepted, ServiceContext
+from arco.services import Accepted, ServiceContext, validated
 from arco.storage.reader import Page, Query
 
 _RETRIES = 5  # attempts at a definition change racing other writers
+SPEC_FIELDS: set[str] = set(ScheduleSpec.model_fields)
+
+
+@dataclass(frozen=True)
+class ManualTick:
+    """A manual tick as the ledger recorded it, with the run it requested."""
+
+    accepted: Accepted  # the tick's event; ``resource_id`` is the tick id
+    tick_id: str
+    status: str
+    run_id: str | None
+    run_key: str | None
+    run_event_id: str | None  # the RunRequested: wait for it to read the run
+
 
 # --- mutations -----------------------------------------------------------------------------
 
@@ -90,6 +104,26 @@ def update_schedule(
     return _change(ctx, schedule_id, expected_version, change)
 
 
+def patch_schedule(
+    ctx: ServiceContext,
+    schedule_id: str,
+    changes: Mapping[str, object],
+    *,
+    expected_version: int | None = None,
+) -> Accepted:
+    """Change the spec fields in ``changes`` (the others stay), merged onto the version read now.
+
+    Without ``expected_version`` the change is checked against the version just read: a change
+    landing in between is a VersionConflictError, never silently overwritten.
+    """
+    current = _current(ctx, schedule_id)
+    spec = ScheduleSpec.model_validate(current.doc["spec"])
+    merged = validated(ScheduleSpec, {**spec.model_dump(), **changes})
+    return update_schedule(
+        ctx, schedule_id, merged, expected_version=expected_version or current.version
+    )
+
+
 def pause_schedule(
     ctx: ServiceContext, schedule_id: str, *, expected_version: int | None = None
 ) -> Accepted:
@@ -134,6 +168,43 @@ def trigger_schedule(ctx: ServiceContext, schedule_id: str) -> Accepted:
     tick = decision[0].data
     assert isinstance(tick, ScheduleTicked)
     return ctx.accept(decision, resource_id=tick.tick_id)
+
+
+def recorded_tick(ctx: ServiceContext, accepted: Accepted) -> ManualTick:
+    """The manual tick ``trigger_schedule`` accepted, as recorded (a repeat is the first one)."""
+    tick_id = str(accepted.resource_id)
+    scope = ctx.scope
+    stored = ctx.ledger.find_by_key(scope.tenant_id, scope.workspace_id, f"sched_tick:{tick_id}")
+    assert stored is not None  # appended just now
+    assert isinstance(stored.data, ScheduleTicked)
+    tick = stored.data
+    return ManualTick(
+        accepted=accepted,
+        tick_id=tick_id,
+        status=tick.status,
+        run_id=tick.run_id,
+        run_key=tick.run_key,
+        run_event_id=_run_event_id(ctx, stored.offset, tick),
+    )
+
+
+def _run_event_id(ctx: ServiceContext, tick_offset: int, tick: ScheduleTicked) -> str | None:
+    """The tick's RunRequested: the next event of its batch (a batch is appended contiguously).
+
+    Waiting for the tick's event alone may fold the ledger up to the tick and not its run.
+    """
+    if tick.run_key is None:
+        return None
+    scope = ctx.scope
+    following = ctx.ledger.read(
+        after_offset=tick_offset,
+        limit=1,
+        tenant_id=scope.tenant_id,
+        workspace_id=scope.workspace_id,
+    )
+    if not following or not isinstance(following[0].data, RunRequested):
+        return None
+    return following[0].event_id if following[0].data.run_key == tick.run_key else None
 
 
 # --- reads ---------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ code (the SDK object, e.g. ``Definitions.sensors_by_name[name]``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 from enum import Enum
@@ -49,11 +50,12 @@ from arco.runtime.sensor_pass import (
     recorded_evaluation,
 )
 from arco.sdk.sensors import SensorDefinition
-from arco.services import Accepted, ServiceContext
+from arco.services import Accepted, ServiceContext, validated
 from arco.storage.reader import MAX_PAGE, Page, Query
 
 EVAL_STATUSES = ("ok", "skipped", "error", STALE_EVAL_STATUS)
 SENSOR_KINDS = ("poll", "push")
+SPEC_FIELDS: set[str] = set(SensorSpec.model_fields)
 
 
 class StoredCursor(Enum):
@@ -101,6 +103,28 @@ def update(
     _check_name_free(ctx, spec.name, sensor_id=sensor_id)
     data = SensorUpdated(sensor_id=sensor_id, definition_version=_next(sensor), spec=spec)
     return _accept_action(ctx, ctx.event(data), sensor_id)
+
+
+def patch(
+    ctx: ServiceContext,
+    sensor_id: str,
+    changes: Mapping[str, object],
+    *,
+    expected_definition_version: int | None = None,
+) -> Accepted:
+    """Change the spec fields in ``changes``, merged onto the sensor as read now.
+
+    Without an explicit version the change is checked against the version just read: a
+    change landing in between is a VersionConflictError, not silently overwritten.
+    """
+    current = get(ctx, sensor_id)
+    spec = validated(
+        SensorSpec, {**{k: v for k, v in current.items() if k in SPEC_FIELDS}, **changes}
+    )
+    version = current["definition_version"]
+    assert isinstance(version, int)
+    expected = expected_definition_version or version
+    return update(ctx, sensor_id, spec, expected_definition_version=expected)
 
 
 def pause(ctx: ServiceContext, sensor_id: str) -> Accepted:

@@ -22,145 +22,30 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
 
 from arco.api.errors import ERROR_RESPONSES
 from arco.api.models import AcceptedResponse
 from arco.api.mutations import IdempotencyKey, mutate
 from arco.api.params import Paging, ReadScope, Window, WriteScope
-from arco.api.routers.partitions import loaded_project
-from arco.api.state import service_context
+from arco.api.schemas.backfills import (
+    BackfillCreate,
+    BackfillOut,
+    BackfillPage,
+    BackfillTarget,
+    ChunkPage,
+    PreviewOut,
+    RetryFailedRequest,
+    TransitionRequest,
+)
+from arco.api.state import api_state, service_context
 from arco.controllers.backfill_states import Action
 from arco.errors import ValidationError
-from arco.events import PartitionSelector
 from arco.services import Accepted, ServiceContext
 from arco.services import backfills as service
 from arco.services.backfills import PartitionsLookup
+from arco.services.projects import loaded_project
 
 router = APIRouter(prefix="/backfills", tags=["backfills"], responses=ERROR_RESPONSES)
-
-DEFAULT_CHUNK_SIZE = 10
-
-
-# --- request bodies ------------------------------------------------------------------
-
-
-class BackfillTarget(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    asset_selection: list[str] = Field(
-        min_length=1, description="Asset keys; they must share one partitions definition"
-    )
-    selector: PartitionSelector = Field(
-        description="Which partitions: range (inclusive), keys, or filter (globs per dimension)",
-        examples=[{"kind": "range", "start": "2024-01-01", "end": "2024-12-31"}],
-    )
-    chunk_size: int = Field(default=DEFAULT_CHUNK_SIZE, description="Partitions per run (1..10000)")
-
-
-class BackfillCreate(BackfillTarget):
-    max_concurrent_runs: int | None = Field(
-        default=None, description="Chunks running at once (default: no cap)"
-    )
-    tags: dict[str, str] = Field(default_factory=dict, description="Copied onto every run")
-    client_request_id: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=200,
-        description="Like Idempotency-Key, kept in the ledger: the same id is the same backfill",
-    )
-
-
-class TransitionRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    expected_state_version: int = Field(
-        ge=0, description="The state_version you read; 409 version_conflict if it moved on"
-    )
-    reason: str | None = Field(default=None, max_length=1000, description="Kept in the ledger")
-
-
-class RetryFailedRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    retry_request_id: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=200,
-        description="The same id again answers the same new backfill (default: Idempotency-Key)",
-    )
-
-
-# --- responses ----------------------------------------------------------------------
-
-
-class PreviewOut(BaseModel):
-    partition_count: int
-    chunk_count: int
-    chunk_size: int
-    first_chunk_keys: list[str]
-    selector: PartitionSelector = Field(description="The selector pinned to explicit bounds")
-
-
-class CountersOut(BaseModel):
-    total: int
-    planned: int
-    not_planned: int
-    active: int
-    succeeded: int
-    failed: int
-    cancelled: int
-
-
-class BackfillCounters(BaseModel):
-    chunks: CountersOut
-    partitions: CountersOut
-
-
-class BackfillOut(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    backfill_id: str
-    state: str
-    display_state: str = Field(description="state, or PAUSED_WITH_FAILURES")
-    state_version: int
-    asset_selection: list[str]
-    selector: dict[str, object]
-    total_partitions: int
-    total_chunks: int
-    chunk_size: int
-    max_concurrent_runs: int
-    tags: dict[str, str] = Field(default_factory=dict)
-    counters: BackfillCounters
-    parent_backfill_id: str | None = None
-    retry_backfill_ids: list[str] = Field(default_factory=list)
-    created_at: str
-    started_at: str | None = None
-    completed_at: str | None = None
-
-
-class BackfillPage(BaseModel):
-    items: list[BackfillOut]
-    next_cursor: str | None = None
-
-
-class ChunkOut(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    backfill_id: str
-    chunk_index: int
-    state: str = Field(description="planned, succeeded, failed or cancelled")
-    display_state: str = Field(description="state, or running once the chunk's run started")
-    partition_keys: list[str]
-    partition_count: int
-    run_key: str
-    run_id: str | None = None
-    planned_at: str
-
-
-class ChunkPage(BaseModel):
-    items: list[ChunkOut]
-    next_cursor: str | None = None
 
 
 # --- routes ---------------------------------------------------------------------------
@@ -229,10 +114,7 @@ def list_backfills(
         cursor=page.cursor,
         limit=page.limit,
     )
-    return BackfillPage(
-        items=[BackfillOut.model_validate(doc) for doc in result.items],
-        next_cursor=result.next_cursor,
-    )
+    return BackfillPage.of(result)
 
 
 @router.get("/{backfill_id}", summary="One backfill: state, version, counters, display state")
@@ -257,10 +139,7 @@ def list_chunks(
         cursor=page.cursor,
         limit=page.limit,
     )
-    return ChunkPage(
-        items=[ChunkOut.model_validate(doc) for doc in result.items],
-        next_cursor=result.next_cursor,
-    )
+    return ChunkPage.of(result)
 
 
 @router.post(
@@ -351,7 +230,7 @@ def retry_failed(
 
 
 def _partitions(request: Request) -> PartitionsLookup:
-    return loaded_project(request, "asset_selection").partitions_by_asset()
+    return loaded_project(api_state(request).definitions, "asset_selection").partitions_by_asset()
 
 
 def _transition(

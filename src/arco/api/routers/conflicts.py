@@ -3,30 +3,15 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel
 
 from arco.api.errors import ERROR_RESPONSES
 from arco.api.params import Paging, ReadScope, Window
+from arco.api.schemas.conflicts import ConflictPage
 from arco.api.state import api_state
 from arco.fold.tables import RUN_KEY_CONFLICTS
 from arco.storage.reader import Query
 
 router = APIRouter(prefix="/conflicts", tags=["conflicts"], responses=ERROR_RESPONSES)
-
-
-class ConflictOut(BaseModel):
-    run_key: str
-    existing_run_id: str
-    existing_fingerprint: str
-    conflicting_fingerprint: str
-    conflicting_source: dict[str, object]
-    conflicting_event_id: str
-    detected_at: str
-
-
-class ConflictPage(BaseModel):
-    items: list[ConflictOut]
-    next_cursor: str | None = None
 
 
 @router.get("", summary="List run-key conflicts, newest first")
@@ -37,7 +22,4 @@ def list_conflicts(
     result = api_state(request).reader.page(
         RUN_KEY_CONFLICTS, scope, query, cursor=page.cursor, limit=page.limit
     )
-    return ConflictPage(
-        items=[ConflictOut.model_validate(doc) for doc in result.items],
-        next_cursor=result.next_cursor,
-    )
+    return ConflictPage.of(result)

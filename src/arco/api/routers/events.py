@@ -2,34 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel
 
 from arco.api.errors import ERROR_RESPONSES
 from arco.api.params import ReadScope
+from arco.api.schemas.events import EventOut, EventPage
 from arco.api.state import api_state
 
 router = APIRouter(prefix="/events", tags=["events"], responses=ERROR_RESPONSES)
-
-
-class EventOut(BaseModel):
-    offset: int
-    event_id: str
-    event_type: str
-    event_version: int
-    timestamp: datetime
-    idempotency_key: str
-    correlation_id: str | None
-    causation_id: str | None
-    data: dict[str, Any]
-
-
-class EventPage(BaseModel):
-    items: list[EventOut]
-    next_after: int | None
 
 
 @router.get("", summary="Tail the ledger (the caller's tenant and workspace only)")

@@ -6,83 +6,26 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
 
 from arco.api.errors import ERROR_RESPONSES
 from arco.api.models import AcceptedResponse
 from arco.api.mutations import IdempotencyKey, mutate
 from arco.api.params import Paging, ReadScope, Window, WriteScope
+from arco.api.schemas.runs import (
+    CancelRequest,
+    ComputeLogOut,
+    LogStreamOut,
+    ManualRunRequest,
+    RunOut,
+    RunPage,
+    TaskPage,
+)
 from arco.api.state import api_state, service_context
 from arco.errors import NotFoundError
 from arco.runtime.compute_logs import DEFAULT_MAX_BYTES, attempts_logged, read_compute_log
 from arco.services import runs as service
 
 router = APIRouter(prefix="/runs", tags=["runs"], responses=ERROR_RESPONSES)
-
-
-class RunOut(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    run_id: str
-    run_key: str
-    state: str
-    asset_selection: list[str]
-    partition_selection: dict[str, object] | None = None
-    tags: dict[str, str] = Field(default_factory=dict)
-    source: dict[str, object]
-    requested_at: str
-
-
-class RunPage(BaseModel):
-    items: list[RunOut]
-    next_cursor: str | None = None
-
-
-class TaskOut(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    run_id: str
-    task_key: str
-    asset_key: str
-    partition_key: str | None = None
-    state: str
-    attempt: int = 0
-
-
-class TaskPage(BaseModel):
-    items: list[TaskOut]
-    next_cursor: str | None = None
-
-
-class LogStreamOut(BaseModel):
-    text: str
-    offset: int = Field(description="Byte offset of `text` in the stream")
-    next_offset: int = Field(description="Pass as the stream's offset to read on")
-    size: int = Field(description="Bytes in the stream so far")
-
-
-class ComputeLogOut(BaseModel):
-    run_id: str
-    task_key: str
-    attempt: int
-    attempts: list[int] = Field(description="Every attempt of the task that has a log")
-    stdout: LogStreamOut
-    stderr: LogStreamOut = Field(description="stderr, with the asset's context.log lines")
-
-
-class ManualRunRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    asset_selection: list[str] = Field(min_length=1, description="Asset keys to materialize")
-    partition_keys: list[str] | None = Field(default=None, min_length=1)
-    tags: dict[str, str] = Field(default_factory=dict)
-    client_request_id: str | None = Field(default=None, min_length=1, max_length=200)
-
-
-class CancelRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    reason: str | None = Field(default=None, max_length=1000)
 
 
 @router.get("", summary="List runs, newest first")
@@ -101,9 +44,7 @@ def list_runs(
         cursor=page.cursor,
         limit=page.limit,
     )
-    return RunPage(
-        items=[RunOut.model_validate(d) for d in result.items], next_cursor=result.next_cursor
-    )
+    return RunPage.of(result)
 
 
 @router.post(
@@ -156,9 +97,7 @@ def list_tasks(
     result = service.list_tasks(
         service_context(request, scope), run_id, state=state, cursor=page.cursor, limit=page.limit
     )
-    return TaskPage(
-        items=[TaskOut.model_validate(d) for d in result.items], next_cursor=result.next_cursor
-    )
+    return TaskPage.of(result)
 
 
 @router.get("/{run_id}/logs", summary="A task attempt's compute log (stdout and stderr)")

@@ -8,175 +8,34 @@ requested, so a client can wait for both with ``wait_for_event_id``.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Protocol
 
-import pydantic
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
 from arco.api.errors import ERROR_RESPONSES
 from arco.api.idempotency import idempotent
 from arco.api.models import AcceptedResponse
-from arco.api.mutations import IdempotencyKey, mutate
+from arco.api.mutations import IdempotencyKey, accepted_fields, mutate
 from arco.api.params import PageParams, Paging, ReadScope, TimeRange, Window, WriteScope
+from arco.api.schemas.schedules import (
+    ScheduleCreate,
+    ScheduleDetail,
+    SchedulePage,
+    SchedulePatch,
+    TickPage,
+    TriggerResponse,
+    VersionCheck,
+)
 from arco.api.state import service_context
 from arco.errors import ValidationError
-from arco.events import RunRequested
-from arco.events.schedules import ScheduledPartitions, ScheduleSpec, ScheduleTicked
-from arco.services import Accepted, ServiceContext
+from arco.events.schedules import ScheduleSpec
+from arco.fold.rows import Scope
+from arco.services import Accepted, ServiceContext, validated
 from arco.services import schedules as service
 
 router = APIRouter(prefix="/schedules", tags=["schedules"], responses=ERROR_RESPONSES)
-
-SPEC_FIELDS: set[str] = set(ScheduleSpec.model_fields)
-_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
-
-
-# --- request bodies ------------------------------------------------------------------
-
-
-class ScheduleCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(min_length=1, max_length=200, description="Shown in lists and tick history")
-    cron: str = Field(
-        description="5 fields (minute hour day-of-month month day-of-week), 6 with seconds last, "
-        "or @hourly/@daily/@weekly/@monthly/@yearly",
-        examples=["0 2 * * *"],
-    )
-    timezone: str = Field(default="UTC", description="IANA time zone, e.g. America/New_York")
-    asset_selection: list[str] = Field(min_length=1, description="Asset keys each run targets")
-    partitions: ScheduledPartitions | None = Field(
-        default=None, description="Which partition each tick targets (partitioned assets)"
-    )
-    tags: dict[str, str] = Field(default_factory=dict, description="Copied onto every run")
-    catchup_window_minutes: int = Field(
-        default=1440, ge=0, description="Missed ticks older than this are skipped, not run"
-    )
-    max_catchup_ticks: int = Field(default=10, ge=1, description="At most this many missed ticks")
-    catch_up_on_resume: bool = Field(
-        default=False, description="true: a resume runs the ticks missed while paused"
-    )
-    description: str | None = Field(default=None, max_length=10_000)
-    enabled: bool = Field(default=True, description="false: created paused")
-    schedule_id: str | None = Field(
-        default=None,
-        pattern=_ID_PATTERN,
-        description="Choose the id (a retry with the same definition is harmless); "
-        "default: a new ULID",
-    )
-    client_request_id: str | None = Field(
-        default=None, min_length=1, max_length=200, description="Like Idempotency-Key"
-    )
-
-
-class SchedulePatch(BaseModel):
-    """Only the fields sent change (``partitions: null`` removes the partition target)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    cron: str | None = None
-    timezone: str | None = None
-    asset_selection: list[str] | None = Field(default=None, min_length=1)
-    partitions: ScheduledPartitions | None = None
-    tags: dict[str, str] | None = None
-    catchup_window_minutes: int | None = Field(default=None, ge=0)
-    max_catchup_ticks: int | None = Field(default=None, ge=1)
-    catch_up_on_resume: bool | None = None
-    description: str | None = Field(default=None, max_length=10_000)
-    expected_version: int | None = Field(
-        default=None,
-        ge=1,
-        description="409 version_conflict unless this is still the definition_version "
-        "(default: the version this request read)",
-    )
-
-
-class VersionCheck(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    expected_version: int | None = Field(
-        default=None, ge=1, description="409 version_conflict unless this is still current"
-    )
-
-
-# --- responses ----------------------------------------------------------------------
-
-
-class ScheduleStateOut(BaseModel):
-    """What the controller has decided so far (absent before the first tick)."""
-
-    model_config = ConfigDict(extra="allow")
-
-    last_scheduled_at: str | None = None
-    last_tick_id: str | None = None
-    last_run_id: str | None = None
-    last_manual_tick_id: str | None = None
-
-
-class ScheduleOut(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    schedule_id: str
-    name: str
-    enabled: bool
-    definition_version: int
-    spec: ScheduleSpec
-    created_at: str
-    updated_at: str | None = None
-    paused_at: str | None = None
-    resumed_at: str | None = None
-    changed_by: str | None = None
-    definition_event_id: str | None = None
-
-
-class ScheduleDetail(ScheduleOut):
-    state: ScheduleStateOut | None = None
-    next_tick_at: str | None = Field(default=None, description="Absent when paused")
-
-
-class SchedulePage(BaseModel):
-    items: list[ScheduleOut]
-    next_cursor: str | None = None
-
-
-class TickOut(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    tick_id: str
-    schedule_id: str
-    scheduled_epoch: int
-    scheduled_at: str
-    status: str = Field(description="triggered, skipped or failed")
-    reason: str | None = Field(default=None, description="Why no run: paused, catchup_limit, …")
-    error: str | None = None
-    manual: bool = False
-    run_key: str | None = None
-    run_id: str | None = None
-    skipped_count: int | None = Field(default=None, description="Instants this record stands for")
-    skipped_through_at: str | None = None
-    recorded_at: str | None = None
-    event_id: str | None = None
-
-
-class TickPage(BaseModel):
-    items: list[TickOut]
-    next_cursor: str | None = None
-
-
-class TriggerResponse(AcceptedResponse):
-    """A manual tick: ``id`` and ``tick_id`` name it; ``accepted_event_id`` is the tick's event."""
-
-    tick_id: str
-    status: str = Field(description="triggered, or skipped/failed when no run could be made")
-    run_id: str | None = None
-    run_key: str | None = None
-    run_event_id: str | None = Field(
-        default=None, description="The RunRequested event: wait for it to read the run"
-    )
-
 
 # --- routes ---------------------------------------------------------------------------
 
@@ -185,7 +44,7 @@ class TriggerResponse(AcceptedResponse):
 def create_schedule(
     body: ScheduleCreate, request: Request, scope: WriteScope, key: IdempotencyKey = None
 ) -> JSONResponse:
-    spec = _spec(body.model_dump(include=SPEC_FIELDS))
+    spec = validated(ScheduleSpec, body.model_dump(include=service.SPEC_FIELDS))
     return mutate(
         request,
         scope,
@@ -207,10 +66,7 @@ def list_schedules(
     result = service.list_schedules(
         service_context(request, scope), enabled=enabled, cursor=page.cursor, limit=page.limit
     )
-    return SchedulePage(
-        items=[ScheduleOut.model_validate(d) for d in result.items],
-        next_cursor=result.next_cursor,
-    )
+    return SchedulePage.of(result)
 
 
 TickStatusQuery = Annotated[str | None, Query(description="triggered, skipped or failed")]
@@ -241,19 +97,20 @@ def update_schedule(
     scope: WriteScope,
     key: IdempotencyKey = None,
 ) -> JSONResponse:
-    changes = body.model_dump(exclude_unset=True, include=SPEC_FIELDS)
+    changes = body.model_dump(exclude_unset=True, include=service.SPEC_FIELDS)
     if not changes:
-        raise ValidationError("nothing to change", field="body", allowed=sorted(SPEC_FIELDS))
-
-    def action(ctx: ServiceContext) -> Accepted:
-        current = ScheduleOut.model_validate(service.get_schedule(ctx, schedule_id))
-        spec = _spec({**current.spec.model_dump(), **changes})
-        # Without an explicit version, merge onto the version just read: a change landing
-        # in between is a 409, never silently overwritten.
-        expected = body.expected_version or current.definition_version
-        return service.update_schedule(ctx, schedule_id, spec, expected_version=expected)
-
-    return mutate(request, scope, key, body, action)
+        raise ValidationError(
+            "nothing to change", field="body", allowed=sorted(service.SPEC_FIELDS)
+        )
+    return mutate(
+        request,
+        scope,
+        key,
+        body,
+        lambda ctx: service.patch_schedule(
+            ctx, schedule_id, changes, expected_version=body.expected_version
+        ),
+    )
 
 
 @router.post(
@@ -269,14 +126,7 @@ def pause_schedule(
     body: VersionCheck | None = None,
     key: IdempotencyKey = None,
 ) -> JSONResponse:
-    expected = None if body is None else body.expected_version
-    return mutate(
-        request,
-        scope,
-        key,
-        body,
-        lambda ctx: service.pause_schedule(ctx, schedule_id, expected_version=expected),
-    )
+    return _toggle(service.pause_schedule, schedule_id, request, scope, body, key)
 
 
 @router.post(
@@ -292,14 +142,7 @@ def resume_schedule(
     body: VersionCheck | None = None,
     key: IdempotencyKey = None,
 ) -> JSONResponse:
-    expected = None if body is None else body.expected_version
-    return mutate(
-        request,
-        scope,
-        key,
-        body,
-        lambda ctx: service.resume_schedule(ctx, schedule_id, expected_version=expected),
-    )
+    return _toggle(service.resume_schedule, schedule_id, request, scope, body, key)
 
 
 @router.post(
@@ -313,7 +156,15 @@ def trigger_schedule(
 ) -> JSONResponse:
     def handler() -> tuple[int, BaseModel]:
         ctx = service_context(request, scope)
-        return 202, _trigger_response(ctx, service.trigger_schedule(ctx, schedule_id))
+        tick = service.recorded_tick(ctx, service.trigger_schedule(ctx, schedule_id))
+        return 202, TriggerResponse(
+            **accepted_fields(tick.accepted),
+            tick_id=tick.tick_id,
+            status=tick.status,
+            run_id=tick.run_id,
+            run_key=tick.run_key,
+            run_event_id=tick.run_event_id,
+        )
 
     return idempotent(request, scope, key, None, handler)
 
@@ -333,16 +184,25 @@ def list_ticks(
 # --- helpers ----------------------------------------------------------------------------
 
 
-def _spec(fields: dict[str, Any]) -> ScheduleSpec:
-    """A ScheduleSpec, its validation failures as a 422 naming the field."""
-    try:
-        return ScheduleSpec.model_validate(fields)
-    except pydantic.ValidationError as error:
-        problem = error.errors()[0]
-        field = ".".join(str(part) for part in problem["loc"]) or "body"
-        raise ValidationError(
-            f"{field}: {problem['msg']}", field=field, value=problem.get("input")
-        ) from None
+class Toggle(Protocol):
+    def __call__(
+        self, ctx: ServiceContext, schedule_id: str, *, expected_version: int | None = None
+    ) -> Accepted: ...
+
+
+def _toggle(
+    change: Toggle,
+    schedule_id: str,
+    request: Request,
+    scope: Scope,
+    body: VersionCheck | None,
+    key: str | None,
+) -> JSONResponse:
+    """Pause or resume, checking the version the body names (if any)."""
+    expected = None if body is None else body.expected_version
+    return mutate(
+        request, scope, key, body, lambda ctx: change(ctx, schedule_id, expected_version=expected)
+    )
 
 
 def _ticks(
@@ -361,46 +221,4 @@ def _ticks(
         cursor=page.cursor,
         limit=page.limit,
     )
-    return TickPage(
-        items=[TickOut.model_validate(d) for d in result.items], next_cursor=result.next_cursor
-    )
-
-
-def _trigger_response(ctx: ServiceContext, accepted: Accepted) -> TriggerResponse:
-    """The accepted tick with the run it requested, read back from the ledger."""
-    tick_id = str(accepted.resource_id)
-    scope = ctx.scope
-    stored = ctx.ledger.find_by_key(scope.tenant_id, scope.workspace_id, f"sched_tick:{tick_id}")
-    assert stored is not None  # appended just now
-    assert isinstance(stored.data, ScheduleTicked)
-    tick = stored.data
-    return TriggerResponse(
-        accepted_event_id=accepted.event_id,
-        offset=accepted.offset,
-        duplicate=accepted.duplicate,
-        id=tick_id,
-        tick_id=tick_id,
-        status=tick.status,
-        run_id=tick.run_id,
-        run_key=tick.run_key,
-        run_event_id=_run_event_id(ctx, stored.offset, tick),
-    )
-
-
-def _run_event_id(ctx: ServiceContext, tick_offset: int, tick: ScheduleTicked) -> str | None:
-    """The tick's RunRequested: the next event of its batch (a batch is appended contiguously).
-
-    Waiting for the tick's event alone may fold the ledger up to the tick and not its run.
-    """
-    if tick.run_key is None:
-        return None
-    scope = ctx.scope
-    following = ctx.ledger.read(
-        after_offset=tick_offset,
-        limit=1,
-        tenant_id=scope.tenant_id,
-        workspace_id=scope.workspace_id,
-    )
-    if not following or not isinstance(following[0].data, RunRequested):
-        return None
-    return following[0].event_id if following[0].data.run_key == tick.run_key else None
+    return TickPage.of(result)
