@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,9 +17,12 @@ import httpx
 import typer
 
 from arco.config import DATA_DIR_ENV, DEFAULT_DATA_DIR
-from arco.errors import ArcoError, ConfigurationError
+from arco.errors import ArcoError, ConfigurationError, NotFoundError
 
 URL_ENV = "ARCO_URL"
+_NAMED = {"sensors": "sensor_id", "schedules": "schedule_id"}
+_NOT_NAMES = {"", "ticks"}
+_ULID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
 TOKEN_ENV = "ARCO_TOKEN"
 CLIENT_FILE = "client.json"
 
@@ -93,6 +97,31 @@ class ApiClient:
             )
         return cls(url.rstrip("/"), token)
 
+    def by_name(self, path: str) -> str:
+        """``/sensors/events_pushed/push`` → ``/sensors/01J…/push``.
+
+        Commands take a schedule or sensor by id or by name; names are resolved
+        here, in one place, by listing the resource (ids are ULIDs, names are not).
+        """
+        parts = path.split("/")
+        if len(parts) < 3 or parts[1] not in _NAMED or parts[2] in _NOT_NAMES:
+            return path
+        reference = parts[2]
+        if _ULID.fullmatch(reference):
+            return path
+        id_field = _NAMED[parts[1]]
+        items = self.pages(f"/{parts[1]}", fresh="true")
+        found = [item[id_field] for item in items if item.get("name") == reference]
+        if not found:
+            raise NotFoundError(
+                f"no {parts[1][:-1]} named {reference!r}",
+                field=parts[1][:-1],
+                value=reference,
+                allowed=sorted(str(item.get("name")) for item in items),
+            )
+        parts[2] = str(found[0])
+        return "/".join(parts)
+
     def request(
         self,
         method: str,
@@ -106,6 +135,7 @@ class ApiClient:
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
         clean = {k: v for k, v in (params or {}).items() if v is not None}
+        path = self.by_name(path)
         try:
             response = httpx.request(
                 method,

@@ -7,6 +7,7 @@ import typer
 from arco import __version__
 from arco.cli import (
     backfills,
+    conflicts,
     db,
     dev,
     ledger,
@@ -26,11 +27,17 @@ app = typer.Typer(
 )
 app.add_typer(db.app, name="db")
 app.add_typer(ledger.app, name="ledger")
-app.add_typer(runs.app, name="runs")
-app.add_typer(schedules.app, name="schedules")
-app.add_typer(sensors.app, name="sensors")
-app.add_typer(backfills.app, name="backfills")
-app.add_typer(partitions.app, name="partitions")
+# Resource groups are plural; the singular also works (`arco schedule list`), unlisted.
+for group, name in (
+    (runs.app, "runs"),
+    (schedules.app, "schedules"),
+    (sensors.app, "sensors"),
+    (backfills.app, "backfills"),
+    (partitions.app, "partitions"),
+    (conflicts.app, "conflicts"),
+):
+    app.add_typer(group, name=name)
+    app.add_typer(group, name=name.removesuffix("s"), hidden=True)
 app.command("dev")(dev.dev_command)
 app.command("serve")(serve.serve_command)
 app.command("daemon")(processes.daemon_command)

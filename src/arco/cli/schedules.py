@@ -22,6 +22,9 @@ from arco.cli.options import PausedOption, ReplaceTagsOption, RequestIdOption, T
 from arco.cli.runs import wait_for_run
 from arco.errors import ValidationError
 
+ScheduleRef = Annotated[
+    str, typer.Argument(help="The schedule's id or name (see `arco schedules list`)")
+]
 app = typer.Typer(
     help="Schedules: list, show, create, update, pause, resume, trigger, ticks.",
     no_args_is_help=True,
@@ -111,7 +114,7 @@ def _flat(schedule: dict[str, Any]) -> dict[str, Any]:
 
 def _switch(
     action: str,
-    schedule_id: str,
+    schedule_id: ScheduleRef,
     expected_version: int | None,
     url: str | None,
     token: str | None,
@@ -150,7 +153,7 @@ def list_command(
 
 @app.command("show")
 def show_command(
-    schedule_id: str,
+    schedule_id: ScheduleRef,
     url: UrlOption = None,
     token: TokenOption = None,
     json: JsonOption = False,
@@ -225,7 +228,7 @@ def create_command(
 
 @app.command("update")
 def update_command(
-    schedule_id: str,
+    schedule_id: ScheduleRef,
     name: NameOption = None,
     cron: CronOption = None,
     timezone: TimezoneOption = None,
@@ -265,7 +268,7 @@ def update_command(
 
 @app.command("pause")
 def pause_command(
-    schedule_id: str,
+    schedule_id: ScheduleRef,
     expected_version: ExpectedVersionOption = None,
     url: UrlOption = None,
     token: TokenOption = None,
@@ -280,7 +283,7 @@ def pause_command(
 
 @app.command("resume")
 def resume_command(
-    schedule_id: str,
+    schedule_id: ScheduleRef,
     expected_version: ExpectedVersionOption = None,
     url: UrlOption = None,
     token: TokenOption = None,
@@ -295,7 +298,7 @@ def resume_command(
 
 @app.command("trigger")
 def trigger_command(
-    schedule_id: str,
+    schedule_id: ScheduleRef,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until the run finishes.")] = False,
     url: UrlOption = None,
     token: TokenOption = None,
@@ -324,7 +327,7 @@ def trigger_command(
 @app.command("ticks")
 def ticks_command(
     schedule_id: Annotated[
-        str | None, typer.Argument(help="One schedule (default: every schedule)")
+        str | None, typer.Argument(help="One schedule, by id or name (default: every schedule)")
     ] = None,
     status: Annotated[str | None, typer.Option(help="triggered, skipped or failed")] = None,
     since: Annotated[str | None, typer.Option(help="ISO-8601: scheduled at or after")] = None,

@@ -75,7 +75,7 @@ SHOWN_FIELDS = [
     "updated_at",
 ]
 
-SensorId = Annotated[str, typer.Argument(help="The sensor's id (see `arco sensors list`)")]
+SensorId = Annotated[str, typer.Argument(help="The sensor's id or name (see `arco sensors list`)")]
 AssetOption = Annotated[
     list[str] | None, typer.Option("--asset", "-a", help="Asset key its runs target (repeatable)")
 ]
