@@ -114,8 +114,8 @@ class ApiClient:
         found = [item[id_field] for item in items if item.get("name") == reference]
         if not found:
             raise NotFoundError(
-                f"no {parts[1][:-1]} named {reference!r}",
-                field=parts[1][:-1],
+                f"no {parts[1][:-1]} {reference!r} (no id or name matches)",
+                field=id_field,
                 value=reference,
                 allowed=sorted(str(item.get("name")) for item in items),
             )
