@@ -41,7 +41,14 @@ RESOURCE_ROUTERS: list[APIRouter] = [
 ]
 
 
-def create_app(state: ApiState) -> FastAPI:
+def openapi_document() -> dict[str, object]:
+    """The OpenAPI contract, as served at /openapi.json (checked in as docs/openapi.json)."""
+    document: dict[str, object] = create_app(None).openapi()
+    return document
+
+
+def create_app(state: ApiState | None) -> FastAPI:
+    """The API over ``state`` (``None`` only to render the OpenAPI document)."""
     app = FastAPI(
         title="Arco orchestration API",
         version=__version__,
