@@ -103,13 +103,23 @@ class SqlLedger:
             # One scope per query, so the primary key index serves the IN list.
             ordered = sorted(keys)
             for start in range(0, len(ordered), _IN_CHUNK):
-                query = select(table.c.idempotency_key, table.c.event_offset).where(
-                    table.c.tenant_id == tenant,
-                    table.c.workspace_id == workspace,
-                    table.c.idempotency_key.in_(ordered[start : start + _IN_CHUNK]),
-                    table.c.expires_at_ms > now_ms,
+                c = table.c
+                query = select(
+                    c.idempotency_key, c.event_offset, c.expires_at_ms, c.tenant_id, c.workspace_id
+                ).where(c.idempotency_key.in_(ordered[start : start + _IN_CHUNK]))
+                # Only the key list is in SQL (the primary key's leading column); scope and
+                # expiry are checked here. Any other condition lets the planner of a young
+                # PostgreSQL table (no statistics yet) prefer a scan that reads every key.
+                live.update(
+                    {
+                        (tenant, workspace, key): int(offset)
+                        for key, offset, expires_at, row_tenant, row_workspace in connection.execute(
+                            query
+                        )
+                        if expires_at > now_ms
+                        and (row_tenant, row_workspace) == (tenant, workspace)
+                    }
                 )
-                live.update({(tenant, workspace, k): int(o) for k, o in connection.execute(query)})
         # An event redelivered after its key expired is still the same event.
         by_id = {e.event_id: (e.tenant_id, e.workspace_id, e.idempotency_key) for e in batch}
         ids = sorted(by_id)

@@ -108,14 +108,22 @@ def _load_many(
     connection: Connection, name: str, tenant: str, workspace: str, pks: list[str]
 ) -> dict[str, Row]:
     table = projections[name]
+    c = table.c
     found: dict[str, Row] = {}
     for start in range(0, len(pks), _IN_CHUNK):
-        query = select(table.c.pk, table.c.doc, table.c.row_version).where(
-            table.c.tenant_id == tenant,
-            table.c.workspace_id == workspace,
-            table.c.pk.in_(pks[start : start + _IN_CHUNK]),
+        # Only the pk list is in SQL (the leading column of the primary key), the scope
+        # is checked here: given "scope = … AND pk IN (…)", a PostgreSQL planner without
+        # statistics on a young table scans the whole scope and filters the pks.
+        query = select(c.pk, c.doc, c.row_version, c.tenant_id, c.workspace_id).where(
+            c.pk.in_(pks[start : start + _IN_CHUNK])
         )
-        found.update({pk: Row(doc, version) for pk, doc, version in connection.execute(query)})
+        found.update(
+            {
+                pk: Row(doc, version)
+                for pk, doc, version, row_tenant, row_workspace in connection.execute(query)
+                if row_tenant == tenant and row_workspace == workspace
+            }
+        )
     return found
 
 

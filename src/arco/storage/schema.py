@@ -17,6 +17,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -52,14 +53,19 @@ events = Table(
     Index("ix_arco_events_correlation", "correlation_id"),
 )
 
+# Primary keys lead with their most selective column. Lookups are "this scope, these
+# 500 keys"; with the scope first, a planner without statistics (a young PostgreSQL
+# table) matched the scope in the index and filtered the keys, reading the whole
+# scope on every append. With the key first, the IN list is always the index condition.
 idempotency_keys = Table(
     "arco_idempotency_keys",
     metadata,
-    Column("tenant_id", String(128), primary_key=True),
-    Column("workspace_id", String(128), primary_key=True),
-    Column("idempotency_key", Text, primary_key=True),
+    Column("idempotency_key", Text, nullable=False),
+    Column("tenant_id", String(128), nullable=False),
+    Column("workspace_id", String(128), nullable=False),
     Column("event_offset", BigInteger, nullable=False),
     Column("expires_at_ms", BigInteger, nullable=False),
+    PrimaryKeyConstraint("idempotency_key", "tenant_id", "workspace_id"),
     Index("ix_arco_idempotency_expiry", "expires_at_ms"),
 )
 
@@ -113,12 +119,15 @@ def _projection_table(spec: ProjectionTable) -> Table:
     return Table(
         name,
         metadata,
-        Column("tenant_id", String(128), primary_key=True),
-        Column("workspace_id", String(128), primary_key=True),
-        Column("pk", String(512), primary_key=True),
+        Column("tenant_id", String(128), nullable=False),
+        Column("workspace_id", String(128), nullable=False),
+        Column("pk", String(512), nullable=False),
         Column("doc", Text, nullable=False),
         Column("row_version", String(26), nullable=False),
         *columns,
+        # pk first for the fold's "these pks" lookups; the scope index serves listing.
+        PrimaryKeyConstraint("pk", "tenant_id", "workspace_id"),
+        Index(_index_name(f"ix_{name}_scope_pk"), "tenant_id", "workspace_id", "pk"),
         *indexes,
     )
 

@@ -57,12 +57,12 @@ def upgrade() -> None:
 
     op.create_table(
         "arco_idempotency_keys",
+        sa.Column("idempotency_key", sa.Text(), nullable=False),
         sa.Column("tenant_id", sa.String(length=128), nullable=False),
         sa.Column("workspace_id", sa.String(length=128), nullable=False),
-        sa.Column("idempotency_key", sa.Text(), nullable=False),
         sa.Column("event_offset", sa.BigInteger(), nullable=False),
         sa.Column("expires_at_ms", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint("tenant_id", "workspace_id", "idempotency_key"),
+        sa.PrimaryKeyConstraint("idempotency_key", "tenant_id", "workspace_id"),
     )
     with op.batch_alter_table("arco_idempotency_keys", schema=None) as batch_op:
         batch_op.create_index("ix_arco_idempotency_expiry", ["expires_at_ms"], unique=False)
@@ -84,7 +84,7 @@ def upgrade() -> None:
         sa.Column("chunk_index", sa.BigInteger(), nullable=True),
         sa.Column("state", sa.Text(), nullable=True),
         sa.Column("partition_count", sa.BigInteger(), nullable=True),
-        sa.PrimaryKeyConstraint("tenant_id", "workspace_id", "pk"),
+        sa.PrimaryKeyConstraint("pk", "tenant_id", "workspace_id"),
     )
     with op.batch_alter_table("p_backfill_chunks", schema=None) as batch_op:
         batch_op.create_index(
@@ -97,6 +97,9 @@ def upgrade() -> None:
             ["tenant_id", "workspace_id", "backfill_id", "state"],
             unique=False,
         )
+        batch_op.create_index(
+            "ix_p_backfill_chunks_scope_pk", ["tenant_id", "workspace_id", "pk"], unique=False
+        )
 
     op.create_table(
         "p_backfill_requests",
@@ -106,8 +109,13 @@ def upgrade() -> None:
         sa.Column("doc", sa.Text(), nullable=False),
         sa.Column("row_version", sa.String(length=26), nullable=False),
         sa.Column("backfill_id", sa.Text(), nullable=True),
-        sa.PrimaryKeyConstraint("tenant_id", "workspace_id", "pk"),
+        sa.PrimaryKeyConstraint("pk", "tenant_id", "workspace_id"),
     )
+    with op.batch_alter_table("p_backfill_requests", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_p_backfill_requests_scope_pk", ["tenant_id", "workspace_id", "pk"], unique=False
+        )
+
     op.create_table(
         "p_backfills",
         sa.Column("tenant_id", sa.String(length=128), nullable=False),
@@ -117,11 +125,14 @@ def upgrade() -> None:
         sa.Column("row_version", sa.String(length=26), nullable=False),
         sa.Column("state", sa.Text(), nullable=True),
         sa.Column("created_at", sa.Text(), nullable=True),
-        sa.PrimaryKeyConstraint("tenant_id", "workspace_id", "pk"),
+        sa.PrimaryKeyConstraint("pk", "tenant_id", "workspace_id"),
     )
     with op.batch_alter_table("p_backfills", schema=None) as batch_op:
         batch_op.create_index(
             "ix_p_backfills_created_at", ["tenant_id", "workspace_id", "created_at"], unique=False
+        )
+        batch_op.create_index(
+            "ix_p_backfills_scope_pk", ["tenant_id", "workspace_id", "pk"], unique=False
         )
         batch_op.create_index(
             "ix_p_backfills_state_created_at",
@@ -143,7 +154,7 @@ def upgrade() -> None:
         sa.Column("last_attempt_outcome", sa.Text(), nullable=True),
         sa.Column("last_attempt_at", sa.Text(), nullable=True),
         sa.Column("in_progress", sa.Boolean(), nullable=True),
-        sa.PrimaryKeyConstraint("tenant_id", "workspace_id", "pk"),
+        sa.PrimaryKeyConstraint("pk", "tenant_id", "workspace_id"),
     )
     with op.batch_alter_table("p_partition_status", schema=None) as batch_op:
         batch_op.create_index(
@@ -160,6 +171,9 @@ def upgrade() -> None:
             ],
             unique=False,
         )
+        batch_op.create_index(
+            "ix_p_partition_status_scope_pk", ["tenant_id", "workspace_id", "pk"], unique=False
+        )
 
     op.create_table(
         "p_run_key_conflicts",
@@ -170,8 +184,13 @@ def upgrade() -> None:
         sa.Column("row_version", sa.String(length=26), nullable=False),
         sa.Column("run_key", sa.Text(), nullable=True),
         sa.Column("detected_at", sa.Text(), nullable=True),
-        sa.PrimaryKeyConstraint("tenant_id", "workspace_id", "pk"),
+        sa.PrimaryKeyConstraint("pk", "tenant_id", "workspace_id"),
     )
+    with op.batch_alter_table("p_run_key_conflicts", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_p_run_key_conflicts_scope_pk", ["tenant_id", "workspace_id", "pk"], unique=False
+        )
+
     op.create_table(
         "p_run_key_index",
         sa.Column("tenant_id", sa.String(length=128), nullable=False),
@@ -180,8 +199,13 @@ def upgrade() -> None:
         sa.Column("doc", sa.Text(), nullable=False),
         sa.Column("row_version", sa.String(length=26), nullable=False),
         sa.Column("run_id", sa.Text(), nullable=True),
-        sa.PrimaryKeyConstraint("tenant_id", "workspace_id", "pk"),
+        sa.PrimaryKeyConstraint("pk", "tenant_id", "workspace_id"),
     )
+    with op.batch_alter_table("p_run_key_index", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_p_run_key_index_scope_pk", ["tenant_id", "workspace_id", "pk"], unique=False
+        )
+
     op.create_table(
         "p_run_plans",
         sa.Column("tenant_id", sa.String(length=128), nullable=False),
@@ -189,8 +213,13 @@ def upgrade() -> None:
         sa.Column("pk", sa.String(length=512), nullable=False),
         sa.Column("doc", sa.Text(), nullable=False),
         sa.Column("row_version", sa.String(length=26), nullable=False),
-        sa.PrimaryKeyConstraint("tenant_id", "workspace_id", "pk"),
+        sa.PrimaryKeyConstraint("pk", "tenant_id", "workspace_id"),
     )
+    with op.batch_alter_table("p_run_plans", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_p_run_plans_scope_pk", ["tenant_id", "workspace_id", "pk"], unique=False
+        )
+
     op.create_table(
         "p_runs",
         sa.Column("tenant_id", sa.String(length=128), nullable=False),
@@ -202,11 +231,14 @@ def upgrade() -> None:
         sa.Column("state", sa.Text(), nullable=True),
         sa.Column("source_kind", sa.Text(), nullable=True),
         sa.Column("requested_at", sa.Text(), nullable=True),
-        sa.PrimaryKeyConstraint("tenant_id", "workspace_id", "pk"),
+        sa.PrimaryKeyConstraint("pk", "tenant_id", "workspace_id"),
     )
     with op.batch_alter_table("p_runs", schema=None) as batch_op:
         batch_op.create_index(
             "ix_p_runs_requested_at", ["tenant_id", "workspace_id", "requested_at"], unique=False
+        )
+        batch_op.create_index(
+            "ix_p_runs_scope_pk", ["tenant_id", "workspace_id", "pk"], unique=False
         )
         batch_op.create_index(
             "ix_p_runs_state", ["tenant_id", "workspace_id", "state"], unique=False
@@ -221,11 +253,14 @@ def upgrade() -> None:
         sa.Column("row_version", sa.String(length=26), nullable=False),
         sa.Column("name", sa.Text(), nullable=True),
         sa.Column("enabled", sa.Boolean(), nullable=True),
-        sa.PrimaryKeyConstraint("tenant_id", "workspace_id", "pk"),
+        sa.PrimaryKeyConstraint("pk", "tenant_id", "workspace_id"),
     )
     with op.batch_alter_table("p_schedule_definitions", schema=None) as batch_op:
         batch_op.create_index(
             "ix_p_schedule_definitions_name", ["tenant_id", "workspace_id", "name"], unique=False
+        )
+        batch_op.create_index(
+            "ix_p_schedule_definitions_scope_pk", ["tenant_id", "workspace_id", "pk"], unique=False
         )
 
     op.create_table(
@@ -235,8 +270,13 @@ def upgrade() -> None:
         sa.Column("pk", sa.String(length=512), nullable=False),
         sa.Column("doc", sa.Text(), nullable=False),
         sa.Column("row_version", sa.String(length=26), nullable=False),
-        sa.PrimaryKeyConstraint("tenant_id", "workspace_id", "pk"),
+        sa.PrimaryKeyConstraint("pk", "tenant_id", "workspace_id"),
     )
+    with op.batch_alter_table("p_schedule_state", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_p_schedule_state_scope_pk", ["tenant_id", "workspace_id", "pk"], unique=False
+        )
+
     op.create_table(
         "p_schedule_ticks",
         sa.Column("tenant_id", sa.String(length=128), nullable=False),
@@ -247,13 +287,16 @@ def upgrade() -> None:
         sa.Column("schedule_id", sa.Text(), nullable=True),
         sa.Column("scheduled_epoch", sa.BigInteger(), nullable=True),
         sa.Column("status", sa.Text(), nullable=True),
-        sa.PrimaryKeyConstraint("tenant_id", "workspace_id", "pk"),
+        sa.PrimaryKeyConstraint("pk", "tenant_id", "workspace_id"),
     )
     with op.batch_alter_table("p_schedule_ticks", schema=None) as batch_op:
         batch_op.create_index(
             "ix_p_schedule_ticks_schedule_id_scheduled_epoch",
             ["tenant_id", "workspace_id", "schedule_id", "scheduled_epoch"],
             unique=False,
+        )
+        batch_op.create_index(
+            "ix_p_schedule_ticks_scope_pk", ["tenant_id", "workspace_id", "pk"], unique=False
         )
 
     op.create_table(
@@ -266,11 +309,14 @@ def upgrade() -> None:
         sa.Column("name", sa.Text(), nullable=True),
         sa.Column("kind", sa.Text(), nullable=True),
         sa.Column("enabled", sa.Boolean(), nullable=True),
-        sa.PrimaryKeyConstraint("tenant_id", "workspace_id", "pk"),
+        sa.PrimaryKeyConstraint("pk", "tenant_id", "workspace_id"),
     )
     with op.batch_alter_table("p_sensor_definitions", schema=None) as batch_op:
         batch_op.create_index(
             "ix_p_sensor_definitions_name", ["tenant_id", "workspace_id", "name"], unique=False
+        )
+        batch_op.create_index(
+            "ix_p_sensor_definitions_scope_pk", ["tenant_id", "workspace_id", "pk"], unique=False
         )
 
     op.create_table(
@@ -283,9 +329,12 @@ def upgrade() -> None:
         sa.Column("sensor_id", sa.Text(), nullable=True),
         sa.Column("status", sa.Text(), nullable=True),
         sa.Column("evaluated_at", sa.Text(), nullable=True),
-        sa.PrimaryKeyConstraint("tenant_id", "workspace_id", "pk"),
+        sa.PrimaryKeyConstraint("pk", "tenant_id", "workspace_id"),
     )
     with op.batch_alter_table("p_sensor_evals", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_p_sensor_evals_scope_pk", ["tenant_id", "workspace_id", "pk"], unique=False
+        )
         batch_op.create_index(
             "ix_p_sensor_evals_sensor_id_evaluated_at",
             ["tenant_id", "workspace_id", "sensor_id", "evaluated_at"],
@@ -299,8 +348,13 @@ def upgrade() -> None:
         sa.Column("pk", sa.String(length=512), nullable=False),
         sa.Column("doc", sa.Text(), nullable=False),
         sa.Column("row_version", sa.String(length=26), nullable=False),
-        sa.PrimaryKeyConstraint("tenant_id", "workspace_id", "pk"),
+        sa.PrimaryKeyConstraint("pk", "tenant_id", "workspace_id"),
     )
+    with op.batch_alter_table("p_sensor_state", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_p_sensor_state_scope_pk", ["tenant_id", "workspace_id", "pk"], unique=False
+        )
+
     op.create_table(
         "p_tasks",
         sa.Column("tenant_id", sa.String(length=128), nullable=False),
@@ -315,13 +369,16 @@ def upgrade() -> None:
         sa.Column("asset_key", sa.Text(), nullable=True),
         sa.Column("partition_key", sa.Text(), nullable=True),
         sa.Column("ready_at", sa.Text(), nullable=True),
-        sa.PrimaryKeyConstraint("tenant_id", "workspace_id", "pk"),
+        sa.PrimaryKeyConstraint("pk", "tenant_id", "workspace_id"),
     )
     with op.batch_alter_table("p_tasks", schema=None) as batch_op:
         batch_op.create_index(
             "ix_p_tasks_run_id_task_index",
             ["tenant_id", "workspace_id", "run_id", "task_index"],
             unique=False,
+        )
+        batch_op.create_index(
+            "ix_p_tasks_scope_pk", ["tenant_id", "workspace_id", "pk"], unique=False
         )
         batch_op.create_index(
             "ix_p_tasks_state_ready_at",
@@ -338,9 +395,12 @@ def upgrade() -> None:
         sa.Column("row_version", sa.String(length=26), nullable=False),
         sa.Column("state", sa.Text(), nullable=True),
         sa.Column("fire_at_epoch_ms", sa.BigInteger(), nullable=True),
-        sa.PrimaryKeyConstraint("tenant_id", "workspace_id", "pk"),
+        sa.PrimaryKeyConstraint("pk", "tenant_id", "workspace_id"),
     )
     with op.batch_alter_table("p_timers", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_p_timers_scope_pk", ["tenant_id", "workspace_id", "pk"], unique=False
+        )
         batch_op.create_index(
             "ix_p_timers_state_fire_at_epoch_ms",
             ["tenant_id", "workspace_id", "state", "fire_at_epoch_ms"],
@@ -357,50 +417,78 @@ def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
     with op.batch_alter_table("p_timers", schema=None) as batch_op:
         batch_op.drop_index("ix_p_timers_state_fire_at_epoch_ms")
+        batch_op.drop_index("ix_p_timers_scope_pk")
 
     op.drop_table("p_timers")
     with op.batch_alter_table("p_tasks", schema=None) as batch_op:
         batch_op.drop_index("ix_p_tasks_state_ready_at")
+        batch_op.drop_index("ix_p_tasks_scope_pk")
         batch_op.drop_index("ix_p_tasks_run_id_task_index")
 
     op.drop_table("p_tasks")
+    with op.batch_alter_table("p_sensor_state", schema=None) as batch_op:
+        batch_op.drop_index("ix_p_sensor_state_scope_pk")
+
     op.drop_table("p_sensor_state")
     with op.batch_alter_table("p_sensor_evals", schema=None) as batch_op:
         batch_op.drop_index("ix_p_sensor_evals_sensor_id_evaluated_at")
+        batch_op.drop_index("ix_p_sensor_evals_scope_pk")
 
     op.drop_table("p_sensor_evals")
     with op.batch_alter_table("p_sensor_definitions", schema=None) as batch_op:
+        batch_op.drop_index("ix_p_sensor_definitions_scope_pk")
         batch_op.drop_index("ix_p_sensor_definitions_name")
 
     op.drop_table("p_sensor_definitions")
     with op.batch_alter_table("p_schedule_ticks", schema=None) as batch_op:
+        batch_op.drop_index("ix_p_schedule_ticks_scope_pk")
         batch_op.drop_index("ix_p_schedule_ticks_schedule_id_scheduled_epoch")
 
     op.drop_table("p_schedule_ticks")
+    with op.batch_alter_table("p_schedule_state", schema=None) as batch_op:
+        batch_op.drop_index("ix_p_schedule_state_scope_pk")
+
     op.drop_table("p_schedule_state")
     with op.batch_alter_table("p_schedule_definitions", schema=None) as batch_op:
+        batch_op.drop_index("ix_p_schedule_definitions_scope_pk")
         batch_op.drop_index("ix_p_schedule_definitions_name")
 
     op.drop_table("p_schedule_definitions")
     with op.batch_alter_table("p_runs", schema=None) as batch_op:
         batch_op.drop_index("ix_p_runs_state")
+        batch_op.drop_index("ix_p_runs_scope_pk")
         batch_op.drop_index("ix_p_runs_requested_at")
 
     op.drop_table("p_runs")
+    with op.batch_alter_table("p_run_plans", schema=None) as batch_op:
+        batch_op.drop_index("ix_p_run_plans_scope_pk")
+
     op.drop_table("p_run_plans")
+    with op.batch_alter_table("p_run_key_index", schema=None) as batch_op:
+        batch_op.drop_index("ix_p_run_key_index_scope_pk")
+
     op.drop_table("p_run_key_index")
+    with op.batch_alter_table("p_run_key_conflicts", schema=None) as batch_op:
+        batch_op.drop_index("ix_p_run_key_conflicts_scope_pk")
+
     op.drop_table("p_run_key_conflicts")
     with op.batch_alter_table("p_partition_status", schema=None) as batch_op:
+        batch_op.drop_index("ix_p_partition_status_scope_pk")
         batch_op.drop_index("ix_p_partition_status_asset_key_partition_key_last_mat_9515e1dd")
 
     op.drop_table("p_partition_status")
     with op.batch_alter_table("p_backfills", schema=None) as batch_op:
         batch_op.drop_index("ix_p_backfills_state_created_at")
+        batch_op.drop_index("ix_p_backfills_scope_pk")
         batch_op.drop_index("ix_p_backfills_created_at")
 
     op.drop_table("p_backfills")
+    with op.batch_alter_table("p_backfill_requests", schema=None) as batch_op:
+        batch_op.drop_index("ix_p_backfill_requests_scope_pk")
+
     op.drop_table("p_backfill_requests")
     with op.batch_alter_table("p_backfill_chunks", schema=None) as batch_op:
+        batch_op.drop_index("ix_p_backfill_chunks_scope_pk")
         batch_op.drop_index("ix_p_backfill_chunks_backfill_id_state")
         batch_op.drop_index("ix_p_backfill_chunks_backfill_id_chunk_index")
 
