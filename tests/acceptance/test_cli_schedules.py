@@ -52,7 +52,7 @@ class Cli:
 
     def create(self, name: str, *extra: str) -> str:
         created = self.json(
-            "schedules", "create", "--name", name, "--cron", "30 2 * * *", "-a", "raw", *extra
+            "schedules", "create", name, "--cron", "30 2 * * *", "-a", "raw", *extra
         )
         return str(created["id"])
 
@@ -119,8 +119,19 @@ def test_a_schedule_from_creation_to_a_triggered_run(cli: Cli) -> None:
     assert sid in {s["schedule_id"] for s in running}
 
 
+def test_the_name_is_positional_as_for_sensors_and_the_old_option_still_works(cli: Cli) -> None:
+    by_option = cli.json("schedules", "create", "--name", "opt", "--cron", "@daily", "-a", "raw")
+    assert cli.json("schedules", "show", by_option["id"])["name"] == "opt"
+    both = cli.run("schedules", "create", "one", "--name", "other", "--cron", "@daily", "-a", "raw")
+    assert both.returncode == 2
+    assert "name" in both.stderr
+    neither = cli.run("schedules", "create", "--cron", "@daily", "-a", "raw")
+    assert neither.returncode == 2
+    assert "NAME" in neither.stderr
+
+
 def test_invalid_cron_and_timezone_name_the_field_and_the_allowed_forms(cli: Cli) -> None:
-    base = ("schedules", "create", "--name", "bad", "-a", "raw")
+    base = ("schedules", "create", "bad", "-a", "raw")
     cron = cli.fails(*base, "--cron", "every day")
     assert (cron["code"], cron["field"]) == ("invalid_cron", "cron")
     assert "5 fields" in cron["allowed"]

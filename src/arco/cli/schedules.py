@@ -180,7 +180,9 @@ def show_command(
 
 @app.command("create")
 def create_command(
-    name: Annotated[str, typer.Option("--name", help="Display name")],
+    name: Annotated[str | None, typer.Argument(help="Display name (can change later)")] = None,
+    name_option: Annotated[str | None, typer.Option("--name", hidden=True)] = None,
+    *,
     cron: Annotated[str, typer.Option("--cron", help="5 or 6 fields (seconds last), or @daily…")],
     asset: Annotated[list[str], typer.Option("--asset", "-a", help="Asset key (repeatable)")],
     timezone: Annotated[str, typer.Option("--timezone", help="IANA zone")] = "UTC",
@@ -201,11 +203,12 @@ def create_command(
 ) -> None:
     """Create a schedule.
 
-    Example: arco schedules create --name nightly --cron "30 2 * * *" --timezone America/New_York -a raw -a daily_report
+    Example: arco schedules create nightly --cron "30 2 * * *" --timezone America/New_York -a raw -a daily_report
     """
+    display_name = _one_name(name, name_option)
     with reported_errors(json):
         body: dict[str, Any] = {
-            "name": name,
+            "name": display_name,
             "cron": cron,
             "timezone": timezone,
             "asset_selection": asset,
@@ -347,3 +350,12 @@ def ticks_command(
             path, limit=limit, status=status, since=since, until=until, fresh="true"
         )
     render(items, TICK_COLUMNS, as_json=json, title="ticks")
+
+
+def _one_name(positional: str | None, option: str | None) -> str:
+    """NAME is positional, as for sensors; ``--name`` is still accepted (hidden)."""
+    if positional and option and positional != option:
+        raise typer.BadParameter(f"got two names, {positional!r} and {option!r}", param_hint="NAME")
+    if not (positional or option):
+        raise typer.BadParameter("missing: arco schedules create NAME --cron …", param_hint="NAME")
+    return positional or option or ""
