@@ -14,14 +14,8 @@ from httpx2 import Response
 from arco.api.app import API_PREFIX
 from arco.runtime.instance import Instance
 from arco.sdk import Definitions, asset
-from arco.sdk.sensors import (
-    RunRequest,
-    SensorEvaluationContext,
-    SensorResult,
-    SkipReason,
-    push_sensor,
-    sensor,
-)
+from arco.sdk.sensor_context import SensorEvaluationContext
+from arco.sdk.sensors import RunRequest, SensorResult, SkipReason, push_sensor, sensor
 from support.api import ACME, GLOBEX, api_client
 
 SENSORS = f"{API_PREFIX}/sensors"

@@ -15,14 +15,8 @@ from arco.events import SensorSpec
 from arco.fold.runs import STALE_EVAL_STATUS
 from arco.ledger import SqlLedger
 from arco.runtime.sensor_pass import SensorExecutor, run_sensor_pass, sensor_pass
-from arco.sdk.sensors import (
-    RunRequest,
-    SensorDefinition,
-    SensorEvaluationContext,
-    SensorResult,
-    SkipReason,
-    sensor,
-)
+from arco.sdk.sensor_context import SensorEvaluationContext
+from arco.sdk.sensors import RunRequest, SensorDefinition, SensorResult, SkipReason, sensor
 from arco.secrets import TenantSecrets
 from arco.services import sensors as service
 from support.factories import SECRET, T0

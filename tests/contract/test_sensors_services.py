@@ -20,14 +20,8 @@ from arco.events import PushMessage, SensorSpec
 from arco.fold.tables import RUN_KEY_CONFLICTS
 from arco.ids import run_id_from_run_key
 from arco.ledger import SqlLedger
-from arco.sdk.sensors import (
-    RunRequest,
-    SensorDefinition,
-    SensorEvaluationContext,
-    SensorResult,
-    push_sensor,
-    sensor,
-)
+from arco.sdk.sensor_context import SensorEvaluationContext
+from arco.sdk.sensors import RunRequest, SensorDefinition, SensorResult, push_sensor, sensor
 from arco.services import sensors as service
 from support.factories import SECRET, T0
 from support.sensors import World

@@ -26,14 +26,8 @@ from arco.fold.runs import STALE_EVAL_STATUS
 from arco.ledger import SqlLedger, ledger_for
 from arco.runtime.env import PassReport, RuntimeEnv
 from arco.runtime.sensor_pass import EvaluationReport, SensorExecutor, run_sensor_pass
-from arco.sdk.sensors import (
-    RunRequest,
-    SensorDefinition,
-    SensorEvaluationContext,
-    SensorResult,
-    push_sensor,
-    sensor,
-)
+from arco.sdk.sensor_context import SensorEvaluationContext
+from arco.sdk.sensors import RunRequest, SensorDefinition, SensorResult, push_sensor, sensor
 from arco.secrets import TenantSecrets
 from arco.services import ServiceContext
 from arco.services import sensors as service

@@ -11,15 +11,13 @@ import pytest
 
 from arco.errors import InvalidDefinitionError, ValidationError
 from arco.events import KeysSelector, PushMessage, RangeSelector
+from arco.sdk.sensor_context import SensorEvaluationContext, SensorMessage, build_sensor_context
 from arco.sdk.sensors import (
     DefaultSensorStatus,
     RunRequest,
     SensorDefinition,
-    SensorEvaluationContext,
-    SensorMessage,
     SensorResult,
     SkipReason,
-    build_sensor_context,
     push_sensor,
     sensor,
 )

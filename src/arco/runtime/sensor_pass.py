@@ -39,7 +39,8 @@ from arco.runtime.sensor_executor import (
     SensorJob,
     describe,
 )
-from arco.sdk.sensors import SensorDefinition, SensorEvaluationContext, SensorMessage
+from arco.sdk.sensor_context import SensorEvaluationContext, SensorMessage
+from arco.sdk.sensors import SensorDefinition
 from arco.storage.reader import Query
 
 CONTROLLER = "sensors"

@@ -25,15 +25,13 @@ from arco.sdk.assets import (
 from arco.sdk.context import AssetExecutionContext, build_asset_context
 from arco.sdk.definitions import CodeLocation, Definitions
 from arco.sdk.schedules import DefaultScheduleStatus, ScheduleDefinition
+from arco.sdk.sensor_context import SensorEvaluationContext, SensorMessage, build_sensor_context
 from arco.sdk.sensors import (
     DefaultSensorStatus,
     RunRequest,
     SensorDefinition,
-    SensorEvaluationContext,
-    SensorMessage,
     SensorResult,
     SkipReason,
-    build_sensor_context,
     push_sensor,
     sensor,
 )

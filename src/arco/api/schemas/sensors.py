@@ -9,7 +9,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from arco.api.models import PageOut
 from arco.events import PushMessage
 from arco.ids import new_ulid
-from arco.sdk.sensors import SensorMessage
+from arco.sdk.sensor_context import SensorMessage
 
 # --- request bodies ------------------------------------------------------------------
 
