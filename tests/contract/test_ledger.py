@@ -118,3 +118,18 @@ def test_find_by_key(ledger: SqlLedger) -> None:
     assert found is not None
     assert found.event_id == event.event_id
     assert ledger.find_by_key("acme", "prod", "nope") is None
+
+
+def test_keys_with_nul_and_the_escape_character_dedup_exactly(ledger: SqlLedger) -> None:
+    # PostgreSQL stores these keys escaped; dedup must still see the same key, and only it.
+    keys = ["k\x00", "k\U0010fffe0", "k\U0010fffe", "k"]
+    first = ledger.append(batch(*keys))
+    assert [o.duplicate for o in first] == [False] * 4
+    again = ledger.append(batch(*keys, seconds=30))
+    assert [o.offset for o in again] == [o.offset for o in first]
+    assert all(o.duplicate for o in again)
+    assert [e.data.run_key for e in ledger.read()] == keys  # type: ignore[union-attr]
+    event = batch("k\x00")[0]
+    found = ledger.find_by_key("acme", "prod", event.idempotency_key)
+    assert found is not None
+    assert found.data.run_key == "k\x00"  # type: ignore[union-attr]

@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.types import TypeEngine
 
 from arco.fold.tables import ALL_TABLES, ColumnType, ProjectionTable
+from arco.storage.types import AnyText
 
 metadata = MetaData()
 
@@ -45,7 +46,7 @@ events = Table(
     Column("workspace_id", String(128), nullable=False),
     Column("event_type", String(64), nullable=False),
     Column("event_version", Integer, nullable=False),
-    Column("idempotency_key", Text, nullable=False),
+    Column("idempotency_key", AnyText, nullable=False),
     Column("correlation_id", String(64)),
     Column("timestamp", String(32), nullable=False),
     Column("body", Text, nullable=False),
@@ -60,7 +61,7 @@ events = Table(
 idempotency_keys = Table(
     "arco_idempotency_keys",
     metadata,
-    Column("idempotency_key", Text, nullable=False),
+    Column("idempotency_key", AnyText, nullable=False),
     Column("tenant_id", String(128), nullable=False),
     Column("workspace_id", String(128), nullable=False),
     Column("event_offset", BigInteger, nullable=False),
@@ -88,8 +89,10 @@ api_requests = Table(
     Column("created_at_ms", BigInteger, nullable=False),
 )
 
+# Keys and text columns hold strings from user code and clients: AnyText keeps NUL
+# storable on PostgreSQL, and no length limit turns a long run key into a failed fold.
 _SQL_TYPES: dict[ColumnType, type[TypeEngine[Any]]] = {
-    "text": Text,
+    "text": AnyText,
     "int": BigInteger,
     "float": Float,
     "bool": Boolean,
@@ -121,7 +124,7 @@ def _projection_table(spec: ProjectionTable) -> Table:
         metadata,
         Column("tenant_id", String(128), nullable=False),
         Column("workspace_id", String(128), nullable=False),
-        Column("pk", String(512), nullable=False),
+        Column("pk", AnyText, nullable=False),
         Column("doc", Text, nullable=False),
         Column("row_version", String(26), nullable=False),
         *columns,
