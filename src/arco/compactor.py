@@ -21,7 +21,13 @@ from arco.fold.rows import combined_digest
 from arco.fold.tables import RUN_KEY_CONFLICTS
 from arco.ledger.sql import SqlLedger
 from arco.logs import get_logger
-from arco.storage.database import open_engine, read_transaction, sqlite_url, write_transaction
+from arco.storage.database import (
+    open_engine,
+    prefer_index_lookups,
+    read_transaction,
+    sqlite_url,
+    write_transaction,
+)
 from arco.storage.migrate import upgrade
 from arco.storage.projections import BatchRows, clear_projections, table_digests
 from arco.storage.schema import watermarks
@@ -74,6 +80,7 @@ class Compactor:
                 batch = [event for event in batch if event.offset <= up_to]
             if not batch:
                 return BatchResult(0, start)
+            prefer_index_lookups(connection)  # the batch's row lookups
             rows = BatchRows(connection)
             rows.prefetch(needed for event in batch for needed in rows_needed(event))
             unknown = 0

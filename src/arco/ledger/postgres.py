@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, text
 
 from arco.ledger.sql import SqlLedger
+from arco.storage.database import prefer_index_lookups
 
 # Any constant works; it only has to be the same for every appender of a database.
 APPEND_LOCK_ID = 0x4152434F  # "ARCO"
@@ -20,3 +21,4 @@ class PostgresLedger(SqlLedger):
 
     def _lock_for_append(self, connection: Connection) -> None:
         connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": APPEND_LOCK_ID})
+        prefer_index_lookups(connection)  # the key lookups of this append

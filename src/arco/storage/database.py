@@ -100,3 +100,14 @@ def read_transaction(engine: Engine) -> Iterator[Connection]:
             connection = connection.execution_options(isolation_level="REPEATABLE READ")
         with connection.begin():
             yield connection
+
+
+def prefer_index_lookups(connection: Connection) -> None:
+    """Keep ``key IN (…)`` lookups on their index for the rest of this transaction.
+
+    Without statistics (a young table, or autovacuum off) PostgreSQL guesses each
+    listed key matches 0.5% of the rows and scans the whole table for 50 keys, so
+    appends and folds slow down as tables grow. No-op on SQLite.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
