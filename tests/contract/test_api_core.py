@@ -143,3 +143,19 @@ def test_health_ready_and_metrics(client: tuple[TestClient, Instance]) -> None:
     assert http.get("/healthz").json() == {"status": "ok"}
     assert http.get("/readyz").json()["ready"] is True
     assert "arco_api_request_seconds" in http.get("/metrics").text
+
+
+def test_a_request_id_with_any_characters_is_kept_and_replayed(
+    client: tuple[TestClient, Instance],
+) -> None:
+    # PostgreSQL text cannot hold NUL: the stored key must still round-trip, not 500.
+    http, _ = client
+    for request_id in ("c\x00d", "\x00" * 200):  # the longest allowed, escaped twice as long
+        body = {"name": "n", "cron": "@daily", "asset_selection": ["raw"]}
+        body["client_request_id"] = request_id
+        first = http.post(f"{API_PREFIX}/schedules", json=body, headers=ACME)
+        again = http.post(f"{API_PREFIX}/schedules", json=body, headers=ACME)
+        assert first.status_code == again.status_code == 202, first.text
+        assert first.json()["id"] == again.json()["id"]
+        body["name"] = "other"
+        assert http.post(f"{API_PREFIX}/schedules", json=body, headers=ACME).status_code == 409

@@ -82,7 +82,8 @@ api_requests = Table(
     metadata,
     Column("tenant_id", String(128), primary_key=True),
     Column("workspace_id", String(128), primary_key=True),
-    Column("idempotency_key", String(256), primary_key=True),
+    # Escaped on PostgreSQL, so a 255-character key can take more room: no length limit.
+    Column("idempotency_key", AnyText, primary_key=True),
     Column("request_hash", String(64), nullable=False),
     Column("status_code", Integer, nullable=False),
     Column("response_body", Text, nullable=False),
