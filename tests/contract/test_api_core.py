@@ -159,3 +159,22 @@ def test_a_request_id_with_any_characters_is_kept_and_replayed(
         assert first.json()["id"] == again.json()["id"]
         body["name"] = "other"
         assert http.post(f"{API_PREFIX}/schedules", json=body, headers=ACME).status_code == 409
+
+
+def test_integers_beyond_64_bits_are_422_naming_the_field(
+    client: tuple[TestClient, Instance],
+) -> None:
+    # The stores hold 64-bit integers; a bigger one must be refused at the edge, not a 500.
+    http, _ = client
+    huge = 2**63
+    events = http.get(EVENTS, params={"after": huge}, headers=ACME)
+    assert (events.status_code, events.json()["error"]["field"]) == (422, "after"), events.text
+    body = {"name": "n", "cron": "@daily", "asset_selection": ["raw"], "max_catchup_ticks": huge}
+    created = http.post(f"{API_PREFIX}/schedules", json=body, headers=ACME)
+    assert (created.status_code, created.json()["error"]["field"]) == (422, "max_catchup_ticks")
+    sensor = {"name": "s", "kind": "poll", "minimum_interval_seconds": huge}
+    polled = http.post(f"{API_PREFIX}/sensors", json=sensor, headers=ACME)
+    assert (polled.status_code, polled.json()["error"]["field"]) == (
+        422,
+        "minimum_interval_seconds",
+    )

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from arco.api.errors import ERROR_RESPONSES
 from arco.api.params import ReadScope
 from arco.api.schemas.events import EventOut, EventPage
+from arco.api.schemas.numbers import INT64_MAX
 from arco.api.state import api_state
 
 router = APIRouter(prefix="/events", tags=["events"], responses=ERROR_RESPONSES)
@@ -18,7 +19,9 @@ router = APIRouter(prefix="/events", tags=["events"], responses=ERROR_RESPONSES)
 def list_events(
     request: Request,
     scope: ReadScope,
-    after: Annotated[int, Query(ge=0, description="Only events after this offset")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=INT64_MAX, description="Only events after this offset")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     event_type: Annotated[str | None, Query(description="Only this event type")] = None,
 ) -> EventPage:

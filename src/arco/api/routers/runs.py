@@ -11,6 +11,7 @@ from arco.api.errors import ERROR_RESPONSES
 from arco.api.models import AcceptedResponse
 from arco.api.mutations import IdempotencyKey, mutate
 from arco.api.params import Paging, ReadScope, Window, WriteScope
+from arco.api.schemas.numbers import INT64_MAX
 from arco.api.schemas.runs import (
     CancelRequest,
     ComputeLogOut,
@@ -107,10 +108,14 @@ def get_compute_log(
     scope: ReadScope,
     task_key: Annotated[str, Query(min_length=1, description="The task (see /runs/{id}/tasks)")],
     attempt: Annotated[
-        int | None, Query(ge=1, description="Default: the latest attempt with a log")
+        int | None, Query(ge=1, le=INT64_MAX, description="Default: the latest attempt with a log")
     ] = None,
-    stdout_offset: Annotated[int, Query(ge=0, description="Read stdout from this byte")] = 0,
-    stderr_offset: Annotated[int, Query(ge=0, description="Read stderr from this byte")] = 0,
+    stdout_offset: Annotated[
+        int, Query(ge=0, le=INT64_MAX, description="Read stdout from this byte")
+    ] = 0,
+    stderr_offset: Annotated[
+        int, Query(ge=0, le=INT64_MAX, description="Read stderr from this byte")
+    ] = 0,
     max_bytes: Annotated[
         int, Query(ge=1, le=DEFAULT_MAX_BYTES, description="Per stream")
     ] = DEFAULT_MAX_BYTES,

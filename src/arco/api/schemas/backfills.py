@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from arco.api.models import PageOut
+from arco.api.schemas.numbers import Int64
 from arco.events import PartitionSelector
 
 DEFAULT_CHUNK_SIZE = 10
@@ -23,11 +24,13 @@ class BackfillTarget(BaseModel):
         description="Which partitions: range (inclusive), keys, or filter (globs per dimension)",
         examples=[{"kind": "range", "start": "2024-01-01", "end": "2024-12-31"}],
     )
-    chunk_size: int = Field(default=DEFAULT_CHUNK_SIZE, description="Partitions per run (1..10000)")
+    chunk_size: Int64 = Field(
+        default=DEFAULT_CHUNK_SIZE, description="Partitions per run (1..10000)"
+    )
 
 
 class BackfillCreate(BackfillTarget):
-    max_concurrent_runs: int | None = Field(
+    max_concurrent_runs: Int64 | None = Field(
         default=None, description="Chunks running at once (default: no cap)"
     )
     tags: dict[str, str] = Field(default_factory=dict, description="Copied onto every run")
@@ -42,7 +45,7 @@ class BackfillCreate(BackfillTarget):
 class TransitionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    expected_state_version: int = Field(
+    expected_state_version: Int64 = Field(
         ge=0, description="The state_version you read; 409 version_conflict if it moved on"
     )
     reason: str | None = Field(default=None, max_length=1000, description="Kept in the ledger")
@@ -63,21 +66,21 @@ class RetryFailedRequest(BaseModel):
 
 
 class PreviewOut(BaseModel):
-    partition_count: int
-    chunk_count: int
-    chunk_size: int
+    partition_count: Int64
+    chunk_count: Int64
+    chunk_size: Int64
     first_chunk_keys: list[str]
     selector: PartitionSelector = Field(description="The selector pinned to explicit bounds")
 
 
 class CountersOut(BaseModel):
-    total: int
-    planned: int
-    not_planned: int
-    active: int
-    succeeded: int
-    failed: int
-    cancelled: int
+    total: Int64
+    planned: Int64
+    not_planned: Int64
+    active: Int64
+    succeeded: Int64
+    failed: Int64
+    cancelled: Int64
 
 
 class BackfillCounters(BaseModel):
@@ -91,13 +94,13 @@ class BackfillOut(BaseModel):
     backfill_id: str
     state: str
     display_state: str = Field(description="state, or PAUSED_WITH_FAILURES")
-    state_version: int
+    state_version: Int64
     asset_selection: list[str]
     selector: dict[str, object]
-    total_partitions: int
-    total_chunks: int
-    chunk_size: int
-    max_concurrent_runs: int
+    total_partitions: Int64
+    total_chunks: Int64
+    chunk_size: Int64
+    max_concurrent_runs: Int64
     tags: dict[str, str] = Field(default_factory=dict)
     counters: BackfillCounters
     parent_backfill_id: str | None = None
@@ -116,11 +119,11 @@ class ChunkOut(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     backfill_id: str
-    chunk_index: int
+    chunk_index: Int64
     state: str = Field(description="planned, succeeded, failed or cancelled")
     display_state: str = Field(description="state, or running once the chunk's run started")
     partition_keys: list[str]
-    partition_count: int
+    partition_count: Int64
     run_key: str
     run_id: str | None = None
     planned_at: str

@@ -7,12 +7,14 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from arco.api.schemas.numbers import Int64
+
 
 class EventOut(BaseModel):
-    offset: int
+    offset: Int64
     event_id: str
     event_type: str
-    event_version: int
+    event_version: Int64
     timestamp: datetime
     idempotency_key: str
     correlation_id: str | None
@@ -22,4 +24,4 @@ class EventOut(BaseModel):
 
 class EventPage(BaseModel):
     items: list[EventOut]
-    next_after: int | None
+    next_after: Int64 | None

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from arco.api.models import PageOut
+from arco.api.schemas.numbers import Int64
 from arco.partitions.status import DisplayStatus
 
 # --- responses ----------------------------------------------------------------------
@@ -21,7 +22,7 @@ class AssetOut(BaseModel):
     partitions_description: str | None = Field(
         default=None, description="Key format and bounds, e.g. a daily range and its format"
     )
-    partition_count: int = Field(description="Partitions that exist now (1 when unpartitioned)")
+    partition_count: Int64 = Field(description="Partitions that exist now (1 when unpartitioned)")
     deps: list[str] = Field(default_factory=list)
     code_version: str | None = None
     freshness_maximum_lag_minutes: float | None = None
@@ -57,7 +58,7 @@ class PartitionListPage(PageOut):
 
 class SummaryOut(BaseModel):
     asset_key: str
-    total: int = Field(description="Partitions that exist now")
-    counts: dict[str, int] = Field(description="Partitions per display status")
-    stale_by_reason: dict[str, int]
-    last_attempt_failed: int = Field(description="Partitions whose latest attempt failed")
+    total: Int64 = Field(description="Partitions that exist now")
+    counts: dict[str, Int64] = Field(description="Partitions per display status")
+    stale_by_reason: dict[str, Int64]
+    last_attempt_failed: Int64 = Field(description="Partitions whose latest attempt failed")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from arco.api.models import PageOut
+from arco.api.schemas.numbers import Int64
 
 
 class RunOut(BaseModel):
@@ -33,7 +34,7 @@ class TaskOut(BaseModel):
     asset_key: str
     partition_key: str | None = None
     state: str
-    attempt: int = 0
+    attempt: Int64 = 0
 
 
 class TaskPage(PageOut):
@@ -43,16 +44,16 @@ class TaskPage(PageOut):
 
 class LogStreamOut(BaseModel):
     text: str
-    offset: int = Field(description="Byte offset of `text` in the stream")
-    next_offset: int = Field(description="Pass as the stream's offset to read on")
-    size: int = Field(description="Bytes in the stream so far")
+    offset: Int64 = Field(description="Byte offset of `text` in the stream")
+    next_offset: Int64 = Field(description="Pass as the stream's offset to read on")
+    size: Int64 = Field(description="Bytes in the stream so far")
 
 
 class ComputeLogOut(BaseModel):
     run_id: str
     task_key: str
-    attempt: int
-    attempts: list[int] = Field(description="Every attempt of the task that has a log")
+    attempt: Int64
+    attempts: list[Int64] = Field(description="Every attempt of the task that has a log")
     stdout: LogStreamOut
     stderr: LogStreamOut = Field(description="stderr, with the asset's context.log lines")
 

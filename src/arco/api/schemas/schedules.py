@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from arco.api.models import AcceptedResponse, PageOut
+from arco.api.schemas.numbers import Int64
 from arco.events.schedules import ScheduledPartitions, ScheduleSpec
 
 _ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
@@ -28,10 +29,10 @@ class ScheduleCreate(BaseModel):
         default=None, description="Which partition each tick targets (partitioned assets)"
     )
     tags: dict[str, str] = Field(default_factory=dict, description="Copied onto every run")
-    catchup_window_minutes: int = Field(
+    catchup_window_minutes: Int64 = Field(
         default=1440, ge=0, description="Missed ticks older than this are skipped, not run"
     )
-    max_catchup_ticks: int = Field(default=10, ge=1, description="At most this many missed ticks")
+    max_catchup_ticks: Int64 = Field(default=10, ge=1, description="At most this many missed ticks")
     catch_up_on_resume: bool = Field(
         default=False, description="true: a resume runs the ticks missed while paused"
     )
@@ -59,11 +60,11 @@ class SchedulePatch(BaseModel):
     asset_selection: list[str] | None = Field(default=None, min_length=1)
     partitions: ScheduledPartitions | None = None
     tags: dict[str, str] | None = None
-    catchup_window_minutes: int | None = Field(default=None, ge=0)
-    max_catchup_ticks: int | None = Field(default=None, ge=1)
+    catchup_window_minutes: Int64 | None = Field(default=None, ge=0)
+    max_catchup_ticks: Int64 | None = Field(default=None, ge=1)
     catch_up_on_resume: bool | None = None
     description: str | None = Field(default=None, max_length=10_000)
-    expected_version: int | None = Field(
+    expected_version: Int64 | None = Field(
         default=None,
         ge=1,
         description="409 version_conflict unless this is still the definition_version "
@@ -74,7 +75,7 @@ class SchedulePatch(BaseModel):
 class VersionCheck(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    expected_version: int | None = Field(
+    expected_version: Int64 | None = Field(
         default=None, ge=1, description="409 version_conflict unless this is still current"
     )
 
@@ -99,7 +100,7 @@ class ScheduleOut(BaseModel):
     schedule_id: str
     name: str
     enabled: bool
-    definition_version: int
+    definition_version: Int64
     spec: ScheduleSpec
     created_at: str
     updated_at: str | None = None
@@ -124,7 +125,7 @@ class TickOut(BaseModel):
 
     tick_id: str
     schedule_id: str
-    scheduled_epoch: int
+    scheduled_epoch: Int64
     scheduled_at: str
     status: str = Field(description="triggered, skipped or failed")
     reason: str | None = Field(default=None, description="Why no run: paused, catchup_limit, …")
@@ -132,7 +133,7 @@ class TickOut(BaseModel):
     manual: bool = False
     run_key: str | None = None
     run_id: str | None = None
-    skipped_count: int | None = Field(default=None, description="Instants this record stands for")
+    skipped_count: Int64 | None = Field(default=None, description="Instants this record stands for")
     skipped_through_at: str | None = None
     recorded_at: str | None = None
     event_id: str | None = None

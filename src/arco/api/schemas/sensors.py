@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from arco.api.models import PageOut
+from arco.api.schemas.numbers import Int64
 from arco.events import PushMessage
 from arco.ids import new_ulid
 from arco.sdk.sensor_context import SensorMessage
@@ -22,7 +23,7 @@ class SensorCreate(BaseModel):
         description="poll: called on an interval; push: per message"
     )
     asset_selection: list[str] = Field(default_factory=list, description="Assets its runs target")
-    minimum_interval_seconds: int = Field(default=30, ge=1, description="Poll sensors only")
+    minimum_interval_seconds: Int64 = Field(default=30, ge=1, description="Poll sensors only")
     timeout_seconds: float = Field(default=60.0, gt=0, description="Per evaluation")
     tags: dict[str, str] = Field(default_factory=dict)
     description: str | None = Field(default=None, max_length=10_000)
@@ -40,11 +41,11 @@ class SensorPatch(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     kind: Literal["poll", "push"] | None = None
     asset_selection: list[str] | None = None
-    minimum_interval_seconds: int | None = Field(default=None, ge=1)
+    minimum_interval_seconds: Int64 | None = Field(default=None, ge=1)
     timeout_seconds: float | None = Field(default=None, gt=0)
     tags: dict[str, str] | None = None
     description: str | None = Field(default=None, max_length=10_000)
-    expected_definition_version: int | None = Field(
+    expected_definition_version: Int64 | None = Field(
         default=None, ge=1, description="409 version_conflict unless this is still current"
     )
 
@@ -53,7 +54,7 @@ class CursorReset(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     cursor: str | None = Field(default=None, description="The new cursor; null starts over")
-    expected_state_version: int | None = Field(
+    expected_state_version: Int64 | None = Field(
         default=None, ge=0, description="409 version_conflict unless this is still current"
     )
 
@@ -144,13 +145,13 @@ class SensorOut(BaseModel):
     enabled: bool
     status: str | None = Field(default=None, description="running or paused")
     asset_selection: list[str] = Field(default_factory=list)
-    minimum_interval_seconds: int
+    minimum_interval_seconds: Int64
     timeout_seconds: float
     tags: dict[str, str] = Field(default_factory=dict)
     description: str | None = None
-    definition_version: int
+    definition_version: Int64
     cursor: str | None = None
-    state_version: int = 0
+    state_version: Int64 = 0
     last_evaluated_at: str | None = None
     last_eval_status: str | None = None
     created_at: str | None = None
@@ -211,4 +212,4 @@ class EvaluationOut(BaseModel):
     accepted_event_id: str | None = Field(
         default=None, description="The recorded evaluation; usable as wait_for_event_id"
     )
-    offset: int | None = None
+    offset: Int64 | None = None

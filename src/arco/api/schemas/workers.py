@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from arco.api.models import AcceptedResponse, PageOut
+from arco.api.schemas.numbers import Int64
 from arco.events.execution import TaskError, TaskOutcome
 
 WorkerTaskState = Literal["dispatched", "running"]
@@ -24,25 +25,25 @@ class AttemptRef(BaseModel):
 
 
 class ClaimRequest(AttemptRef):
-    attempt: int = Field(ge=1, description="The attempt number listed with the attempt_id")
+    attempt: Int64 = Field(ge=1, description="The attempt number listed with the attempt_id")
     worker_id: str = Field(min_length=1, max_length=200, description="Who runs it (shown on tasks)")
 
 
 class HeartbeatRequest(AttemptRef):
-    sequence: int = Field(ge=0, description="Increases with every heartbeat of the attempt")
-    attempt: int | None = Field(default=None, ge=1, description="Checked when given")
+    sequence: Int64 = Field(ge=0, description="Increases with every heartbeat of the attempt")
+    attempt: Int64 | None = Field(default=None, ge=1, description="Checked when given")
     worker_id: str | None = Field(
         default=None, min_length=1, max_length=200, description="Check the lease (optional)"
     )
 
 
 class ResultRequest(AttemptRef):
-    attempt: int = Field(ge=1)
+    attempt: Int64 = Field(ge=1)
     outcome: TaskOutcome
     asset_key: str = Field(min_length=1, description="The task's asset (as listed)")
     partition_key: str | None = Field(default=None, description="The task's partition, if any")
     code_version: str | None = Field(default=None, description="The code version that ran")
-    metadata: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+    metadata: dict[str, str | Int64 | float | bool | None] = Field(default_factory=dict)
     error: TaskError | None = Field(default=None, description="Why it failed")
     worker_id: str | None = Field(
         default=None, min_length=1, max_length=200, description="Check the lease (optional)"
@@ -55,7 +56,7 @@ class ResultRequest(AttemptRef):
 class WorkerTaskOut(BaseModel):
     run_id: str
     task_key: str
-    attempt: int
+    attempt: Int64
     attempt_id: str
     asset_key: str
     partition_key: str | None = None
@@ -80,7 +81,7 @@ class ClaimOut(AcceptedResponse):
     holder_worker_id: str = Field(description="The worker whose claim won")
     run_id: str
     task_key: str
-    attempt: int
+    attempt: Int64
     attempt_id: str
 
 
