@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError as PydanticValidationError
 
 from arco.controllers.schedule_partitions import scheduled_partition_selection
 from arco.controllers.schedules import (
@@ -18,6 +19,7 @@ from arco.controllers.schedules import (
     run_requested_for_tick,
 )
 from arco.cron import CronSchedule
+from arco.errors import InvalidDefinitionError
 from arco.events import (
     KeysSelector,
     OrchestrationEvent,
@@ -32,6 +34,7 @@ from arco.partitions import (
     MultiPartitionsDefinition,
     StaticPartitionsDefinition,
 )
+from arco.sdk.schedules import ScheduleDefinition
 from support.factories import SECRET, TENANT, WORKSPACE
 from support.schedules import SCHEDULE_ID, Simulation, at, definition, secret_for, spec
 
@@ -389,3 +392,16 @@ def test_every_instant_is_triggered_or_in_exactly_one_skip_record(
             covered += inside
     assert sorted(covered) == instants
     assert len(sim.runs()) == len(sim.ticks("triggered"))
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("max_catchup_ticks", 10_001), ("catchup_window_minutes", 527_041)]
+)
+def test_catch_up_is_bounded_so_one_pass_stays_small(field: str, value: int) -> None:
+    # Unbounded, a year-old minutely schedule once planned 575,995 ticks in one pass.
+    with pytest.raises(PydanticValidationError) as raised:
+        spec(**{field: value})
+    assert raised.value.errors()[0]["loc"] == (field,)
+    with pytest.raises(InvalidDefinitionError) as sdk:
+        ScheduleDefinition(cron_schedule="* * * * *", target=["raw"], **{field: value})
+    assert sdk.value.field == field

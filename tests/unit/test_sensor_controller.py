@@ -6,6 +6,7 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import ValidationError as PydanticValidationError
 
 from arco.controllers.sensors import (
     Outcome,
@@ -219,3 +220,27 @@ def test_the_same_request_twice_in_one_evaluation_is_requested_once() -> None:
 def test_the_decision_is_a_pure_function_of_its_inputs() -> None:
     outcome = Outcome(requests=(Request("k"),), cursor_after="c1")
     assert decide_poll(view(), NOW, outcome, SECRET) == decide_poll(view(), NOW, outcome, SECRET)
+
+
+def test_a_sensor_due_beyond_the_calendar_is_never_due_and_stops_no_other() -> None:
+    # Stored before intervals were bounded: its next evaluation is past year 9999.
+    huge = view("huge", last=NOW)
+    huge = SensorView(
+        **{
+            **huge.__dict__,
+            "spec": huge.spec.model_copy(update={"minimum_interval_seconds": 2**62}),
+        }
+    )
+    sensors = [huge, view("never")]
+    assert [s.sensor_id for s in due_sensors(sensors, NOW)] == ["never"]
+    assert next_due([huge], NOW) == datetime.max.replace(tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("minimum_interval_seconds", 366 * 86_400 + 1), ("timeout_seconds", 86_400.5)],
+)
+def test_sensor_intervals_and_timeouts_are_bounded(field: str, value: float) -> None:
+    with pytest.raises(PydanticValidationError) as raised:
+        SensorSpec(name="s", kind="poll", **{field: value})  # type: ignore[arg-type]
+    assert raised.value.errors()[0]["loc"] == (field,)

@@ -71,7 +71,9 @@ def test_push_sensor_decorator_builds_a_push_definition() -> None:
     ("field", "kwargs"),
     [
         ("minimum_interval_seconds", {"minimum_interval_seconds": 0}),
+        ("minimum_interval_seconds", {"minimum_interval_seconds": 2**62}),
         ("timeout_seconds", {"timeout_seconds": 0}),
+        ("timeout_seconds", {"timeout_seconds": 1e300}),
         ("name", {"name": " "}),
         ("default_status", {"default_status": "SLEEPING"}),
     ],

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from arco.events import (
     OrchestrationEvent,
@@ -57,7 +57,10 @@ class SensorView:
         """When this poll sensor may next be evaluated (``now`` if it never was)."""
         if self.last_evaluated_at is None:
             return now
-        return self.last_evaluated_at + timedelta(seconds=self.spec.minimum_interval_seconds)
+        try:
+            return self.last_evaluated_at + timedelta(seconds=self.spec.minimum_interval_seconds)
+        except OverflowError:  # an interval stored before intervals were bounded
+            return datetime.max.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)

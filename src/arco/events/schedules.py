@@ -32,6 +32,12 @@ class ScheduledPartitions(BaseModel):
     offset: int = -1
 
 
+# Bounds keep one pass small: a minutely schedule missed for a year would otherwise be
+# 525,600 ticks in one batch.
+MAX_CATCHUP_TICKS = 10_000
+MAX_CATCHUP_WINDOW_MINUTES = 366 * 24 * 60
+
+
 class ScheduleSpec(BaseModel):
     """Everything a schedule definition says; carried whole on create and update."""
 
@@ -43,8 +49,8 @@ class ScheduleSpec(BaseModel):
     asset_selection: tuple[str, ...]
     partitions: ScheduledPartitions | None = None
     tags: dict[str, str] = Field(default_factory=dict)
-    catchup_window_minutes: int = Field(default=1440, ge=0)
-    max_catchup_ticks: int = Field(default=10, ge=1)
+    catchup_window_minutes: int = Field(default=1440, ge=0, le=MAX_CATCHUP_WINDOW_MINUTES)
+    max_catchup_ticks: int = Field(default=10, ge=1, le=MAX_CATCHUP_TICKS)
     catch_up_on_resume: bool = False
     description: str | None = None
 

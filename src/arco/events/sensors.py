@@ -21,6 +21,10 @@ from arco.events.sources import SourceRef
 SensorKind = Literal["poll", "push"]
 
 
+MAX_INTERVAL_SECONDS = 366 * 86_400  # a sensor polled less than yearly is a schedule
+MAX_TIMEOUT_SECONDS = 86_400.0  # an evaluation holds a daemon thread for at most a day
+
+
 class SensorSpec(BaseModel):
     """Everything a sensor definition says; carried whole on create and update."""
 
@@ -29,8 +33,8 @@ class SensorSpec(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     kind: SensorKind
     asset_selection: tuple[str, ...] = ()
-    minimum_interval_seconds: int = Field(default=30, ge=1)
-    timeout_seconds: float = Field(default=60.0, gt=0)
+    minimum_interval_seconds: int = Field(default=30, ge=1, le=MAX_INTERVAL_SECONDS)
+    timeout_seconds: float = Field(default=60.0, gt=0, le=MAX_TIMEOUT_SECONDS)
     tags: dict[str, str] = Field(default_factory=dict)
     description: str | None = None
 

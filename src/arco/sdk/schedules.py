@@ -13,7 +13,12 @@ from enum import StrEnum
 
 from arco.cron import CronSchedule
 from arco.errors import InvalidDefinitionError
-from arco.events.schedules import ScheduledPartitions, ScheduleSpec
+from arco.events.schedules import (
+    MAX_CATCHUP_TICKS,
+    MAX_CATCHUP_WINDOW_MINUTES,
+    ScheduledPartitions,
+    ScheduleSpec,
+)
 from arco.partitions import PartitionsDefinition
 from arco.sdk.assets import AssetsDefinition
 
@@ -63,10 +68,12 @@ class ScheduleDefinition:
         if not name.strip():
             raise _invalid("name", name, "a non-empty name")
         CronSchedule(cron_schedule, execution_timezone)  # InvalidCron/TimezoneError early
-        if catchup_window_minutes < 0:
-            raise _invalid("catchup_window_minutes", catchup_window_minutes, "an integer >= 0")
-        if max_catchup_ticks < 1:
-            raise _invalid("max_catchup_ticks", max_catchup_ticks, "an integer >= 1")
+        if not 0 <= catchup_window_minutes <= MAX_CATCHUP_WINDOW_MINUTES:
+            allowed = f"an integer from 0 to {MAX_CATCHUP_WINDOW_MINUTES} (366 days)"
+            raise _invalid("catchup_window_minutes", catchup_window_minutes, allowed)
+        if not 1 <= max_catchup_ticks <= MAX_CATCHUP_TICKS:
+            allowed = f"an integer from 1 to {MAX_CATCHUP_TICKS}"
+            raise _invalid("max_catchup_ticks", max_catchup_ticks, allowed)
         if default_status not in set(DefaultScheduleStatus):
             raise _invalid("default_status", default_status, list(DefaultScheduleStatus))
         values = {

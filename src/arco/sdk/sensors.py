@@ -20,7 +20,12 @@ from typing import Protocol, overload
 
 from arco.errors import InvalidDefinitionError, ValidationError
 from arco.events.selectors import KeysSelector, PartitionSelector, RangeSelector
-from arco.events.sensors import SensorKind, SensorSpec
+from arco.events.sensors import (
+    MAX_INTERVAL_SECONDS,
+    MAX_TIMEOUT_SECONDS,
+    SensorKind,
+    SensorSpec,
+)
 from arco.sdk.sensor_context import SensorEvaluationContext, build_sensor_context
 
 SensorFn = Callable[..., object]
@@ -156,10 +161,12 @@ class SensorDefinition:
         name = name if name is not None else getattr(fn, "__name__", "")
         if not name.strip():
             raise _invalid("name", name, "a non-empty name")
-        if minimum_interval_seconds < 1:
-            raise _invalid("minimum_interval_seconds", minimum_interval_seconds, "an integer >= 1")
-        if timeout_seconds <= 0:
-            raise _invalid("timeout_seconds", timeout_seconds, "a number > 0")
+        if not 1 <= minimum_interval_seconds <= MAX_INTERVAL_SECONDS:
+            allowed = f"an integer from 1 to {MAX_INTERVAL_SECONDS} (366 days)"
+            raise _invalid("minimum_interval_seconds", minimum_interval_seconds, allowed)
+        if not 0 < timeout_seconds <= MAX_TIMEOUT_SECONDS:
+            allowed = f"a number > 0 and <= {MAX_TIMEOUT_SECONDS:g} (a day)"
+            raise _invalid("timeout_seconds", timeout_seconds, allowed)
         if default_status not in set(DefaultSensorStatus):
             raise _invalid("default_status", default_status, list(DefaultSensorStatus))
         _check_arity(fn)
