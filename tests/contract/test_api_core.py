@@ -178,3 +178,12 @@ def test_integers_beyond_64_bits_are_422_naming_the_field(
         422,
         "minimum_interval_seconds",
     )
+
+
+def test_a_field_keeps_its_own_lower_bound_with_the_64_bit_cap(
+    client: tuple[TestClient, Instance],
+) -> None:
+    http, _ = client
+    body = {"name": "n", "cron": "@daily", "asset_selection": ["raw"], "max_catchup_ticks": 0}
+    created = http.post(f"{API_PREFIX}/schedules", json=body, headers=ACME)
+    assert (created.status_code, created.json()["error"]["field"]) == (422, "max_catchup_ticks")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from annotated_types import Ge, Le
+from annotated_types import Le
 
 INT64_MAX = 2**63 - 1
-INT64_MIN = -(2**63)
 
-# Combines with Field(ge=…) on the same field: both bounds apply.
-Int64 = Annotated[int, Ge(INT64_MIN), Le(INT64_MAX)]
+# Only the upper bound: a lower bound here would replace a field's own Field(ge=…)
+# (pydantic keeps the last constraint of a kind). Fields that may be negative are none.
+Int64 = Annotated[int, Le(INT64_MAX)]
