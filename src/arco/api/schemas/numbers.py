@@ -9,5 +9,5 @@ from annotated_types import Le
 INT64_MAX = 2**63 - 1
 
 # Only the upper bound: a lower bound here would replace a field's own Field(ge=…)
-# (pydantic keeps the last constraint of a kind). Fields that may be negative are none.
+# (pydantic keeps the last constraint of a kind), and every input integer has a ge.
 Int64 = Annotated[int, Le(INT64_MAX)]
